@@ -1,0 +1,32 @@
+# Every target installs what it needs first (a stamp file makes repeat runs instant).
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+STAMP := .stamp-install
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install demo test test-all bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PIP) install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	EDGEATTN_PROGRESS=1 $(PYTHON) -m edgeattn run recipes/demo_quick.yaml
+
+test: $(STAMP)
+	$(PYTHON) -m pytest -n 2 --dist loadfile -q
+
+test-all: $(STAMP)
+	$(PYTHON) -m pytest -n 2 --dist loadfile -q -m "not gpu and not macos"
+
+bench: $(STAMP)
+	EDGEATTN_PROGRESS=1 $(PYTHON) -m edgeattn.bench.standing --out exported/bench
+
+lint: $(STAMP)
+	$(PYTHON) -m ruff check edgeattn tests
+	$(PYTHON) -m ruff format --check edgeattn tests
+
+clean:
+	rm -rf exported/*/ .pytest_cache $(STAMP)

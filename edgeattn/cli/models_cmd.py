@@ -1,0 +1,70 @@
+"""`edgeattn models` and `edgeattn profile`: what the zoo holds and what a model costs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from edgeattn.cli.common import JSON_OPTION, emit_json, fmt_count, out, print_table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models)
+    app.command("profile")(profile)
+
+
+def models(
+    json_stdout: bool = typer.Option(False, "--json-stdout", help="Print JSON instead of a table."),
+    json_out: Path = JSON_OPTION,
+) -> None:
+    """List the model zoo: parameters, MACs at the default input size, attention blocks and heads.
+
+    Example: edgeattn models --json models.json
+    """
+    from edgeattn.models import ModelConfig, all_model_specs, build_model
+    from edgeattn.models.profile import profile_model
+
+    rows, data = [], []
+    for spec in all_model_specs():
+        model = build_model(ModelConfig(spec.name, 1000, spec.default_input_size))
+        p = profile_model(model, spec.name, spec.family, spec.default_input_size)
+        data.append({**p.to_dict(), "description": spec.description, "default_options": spec.default_options})
+        rows.append([spec.name, spec.family, fmt_count(p.params), fmt_count(p.macs), spec.default_input_size, p.attention_blocks, p.heads])
+    if not json_stdout:
+        print_table("edgeattn model zoo (1000 classes)", ["model", "family", "params", "MACs", "input", "attn blocks", "heads"], rows)
+    emit_json(data, json_out, stdout=json_stdout)
+
+
+def profile(
+    model: str = typer.Argument(..., help="A zoo name (see `edgeattn models`) or a checkpoint file."),
+    input_size: int = typer.Option(None, "--input-size", help="Input side in pixels (default: the model's)."),
+    num_classes: int = typer.Option(1000, "--num-classes", help="Classes, for zoo names."),
+    json_stdout: bool = typer.Option(False, "--json-stdout", help="Print JSON instead of tables."),
+    json_out: Path = JSON_OPTION,
+) -> None:
+    """Parameters, MACs and heads per attention block of one model or checkpoint.
+
+    Example: edgeattn profile mobilevit_xxs --input-size 256
+    """
+    from edgeattn.models import model_spec
+    from edgeattn.models.profile import profile_model
+    from edgeattn.resolve import handle_from
+
+    handle = handle_from(model, input_size, num_classes)
+    size = input_size or handle.config.input_size
+    p = profile_model(handle.module, handle.config.name, model_spec(handle.config.name).family, size)
+    data = {**p.to_dict(), "config": handle.config.to_dict(), "kind": handle.kind}
+    if not json_stdout:
+        print_table(
+            f"{handle.config.name} at {size}x{size}",
+            ["metric", "value"],
+            [["params", fmt_count(p.params)], ["MACs", fmt_count(p.macs)], ["attention blocks", p.attention_blocks], ["heads", p.heads]],
+        )
+        rows = [[path, n] for path, n in p.heads_per_block.items()]
+        rows += [[path, f"0 ({kind}: no heads)"] for path, kind in p.headless_blocks.items()]
+        if rows:
+            print_table("heads per attention block", ["block", "heads"], rows)
+        else:
+            out.print("no attention blocks")
+    emit_json(data, json_out, stdout=json_stdout)

@@ -1,0 +1,152 @@
+"""Attention blocks for attn_vgg, all on NCHW feature maps with a residual connection.
+
+`LinearAttention2d` is true O(N) kernelized attention (Katharopoulos et al. 2020, phi = elu + 1):
+it never forms the N x N matrix, so it runs at 224 x 224. `SoftmaxAttention2d` is classic multi-head
+self-attention (O(N^2): small inputs only). Neither uses positional terms, so both are equivariant to
+a permutation of spatial positions. `SE`, `ECA` and `CBAM` are channel/spatial attentions without heads.
+
+Multi-head blocks keep q, k and v in one 1x1 conv whose output channels are ordered
+[q heads | k heads | v heads]; pruning removes a head by slicing those rows and the matching
+`proj` input columns. `head_mask` (one weight per head, None = all ones) multiplies each head's output
+before `proj`: it is how head importance is measured and how pruning is checked against masking.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MultiHeadAttention2d(nn.Module):
+    """Shared structure of the multi-head blocks: pre-norm, fused qkv, per-head mixing, proj, residual."""
+
+    def __init__(self, channels: int, num_heads: int = 4, head_dim: int | None = None) -> None:
+        super().__init__()
+        if head_dim is None:
+            if channels % num_heads:
+                raise ValueError(f"{channels} channels do not split into {num_heads} heads")
+            head_dim = channels // num_heads
+        self.channels = channels
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        self.norm = nn.BatchNorm2d(channels)
+        self.qkv = nn.Conv2d(channels, 3 * num_heads * head_dim, 1) if num_heads else None
+        self.proj = nn.Conv2d(num_heads * head_dim, channels, 1) if num_heads else None
+        self.head_mask: torch.Tensor | None = None
+
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """(B, heads, N, d) x3 -> (B, heads, N, d)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.num_heads == 0:  # every head pruned: the block is its residual path alone
+            return x
+        b, c, h, w = x.shape
+        n = h * w
+        qkv = self.qkv(self.norm(x)).reshape(b, 3, self.num_heads, self.head_dim, n)
+        q, k, v = (t.transpose(-1, -2) for t in qkv.unbind(1))  # (B, heads, N, d)
+        out = self.mix(q, k, v)
+        if self.head_mask is not None:
+            out = out * self.head_mask.view(1, -1, 1, 1).to(out.dtype)
+        # (B, heads, N, d) -> (B, heads*d, H, W): channels are head-major, matching qkv's rows.
+        out = out.transpose(-1, -2).reshape(b, self.num_heads * self.head_dim, h, w)
+        return x + self.proj(out)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, num_heads={self.num_heads}, head_dim={self.head_dim}"
+
+
+class LinearAttention2d(MultiHeadAttention2d):
+    """Kernelized attention: phi(q) (phi(k)^T v) / (phi(q) sum phi(k)); O(N d^2) time, O(d^2) memory."""
+
+    eps = 1e-6
+
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        q = F.elu(q) + 1.0
+        k = F.elu(k) + 1.0
+        kv = k.transpose(-1, -2) @ v  # (B, heads, d, d)
+        z = q @ k.sum(dim=2, keepdim=True).transpose(-1, -2)  # (B, heads, N, 1)
+        return (q @ kv) / (z + self.eps)
+
+
+class SoftmaxAttention2d(MultiHeadAttention2d):
+    """Multi-head softmax self-attention over all spatial positions (O(N^2): small inputs only)."""
+
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        attn = (q @ k.transpose(-1, -2)) * (self.head_dim**-0.5)
+        attn = attn.softmax(dim=-1)
+        self.last_attention = attn.detach() if getattr(self, "keep_attention", False) else None
+        return attn @ v
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-Excitation (Hu et al. 2018): channel gates from global average pooling."""
+
+    num_heads = 0
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = max(8, channels // reduction)
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean((2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(s))))
+
+
+class EfficientChannelAttention(nn.Module):
+    """ECA (Wang et al. 2020): a 1-D conv across channels of the pooled descriptor, kernel from C."""
+
+    num_heads = 0
+
+    def __init__(self, channels: int, gamma: int = 2, b: int = 1) -> None:
+        super().__init__()
+        k = int(abs((math.log2(channels) + b) / gamma))
+        k = k if k % 2 else k + 1
+        self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean((2, 3))  # (B, C)
+        s = self.conv(s.unsqueeze(1)).squeeze(1)
+        return x * torch.sigmoid(s)[:, :, None, None]
+
+
+class CBAM(nn.Module):
+    """CBAM (Woo et al. 2018): channel attention (avg+max MLP) then spatial attention (7x7 conv)."""
+
+    num_heads = 0
+
+    def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7) -> None:
+        super().__init__()
+        hidden = max(8, channels // reduction)
+        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, channels, 1))
+        self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ca = torch.sigmoid(self.mlp(x.mean((2, 3), keepdim=True)) + self.mlp(x.amax((2, 3), keepdim=True)))
+        x = x * ca
+        sa = torch.sigmoid(self.spatial(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
+        return x * sa
+
+
+ATTENTION_KINDS: dict[str, type[nn.Module] | None] = {
+    "linear": LinearAttention2d,
+    "softmax": SoftmaxAttention2d,
+    "se": SqueezeExcite,
+    "eca": EfficientChannelAttention,
+    "cbam": CBAM,
+    "none": None,
+}
+
+
+def make_attention(kind: str, channels: int, num_heads: int) -> nn.Module:
+    cls = ATTENTION_KINDS[kind]
+    if cls is None:
+        return nn.Identity()
+    if issubclass(cls, MultiHeadAttention2d):
+        return cls(channels, num_heads)
+    return cls(channels)

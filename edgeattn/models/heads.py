@@ -1,0 +1,107 @@
+"""Finding attention blocks and their heads, one adapter per attention module kind.
+
+Every kind of attention module in the zoo has a `HeadAdapter` in `HEAD_ADAPTERS`; profiling, pruning,
+importance scoring and checkpoint rebuilding all go through it, so no caller switches on module types.
+Blocks without heads (SE, ECA, CBAM) are listed too, with `num_heads == 0`, so they are reported
+rather than silently skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from edgeattn.registry import Registry
+
+
+class HeadAdapter:
+    """What edgeattn needs to know about one kind of attention module."""
+
+    kind: str = ""
+    has_heads: bool = True
+    has_attention_maps: bool = False
+
+    def matches(self, module: nn.Module) -> bool:
+        raise NotImplementedError
+
+    def num_heads(self, module: nn.Module) -> int:
+        return int(getattr(module, "num_heads", 0))
+
+    def set_head_mask(self, module: nn.Module, mask: torch.Tensor | None) -> None:
+        """Multiply each head's output by `mask[h]` (None removes the mask). Must stay differentiable."""
+        raise NotImplementedError
+
+    def keep_heads(self, module: nn.Module, keep: list[int]) -> nn.Module:
+        """Structurally keep only heads `keep` (original indices); returns the module to put in place."""
+        raise NotImplementedError
+
+    def head_weight_norms(self, module: nn.Module) -> torch.Tensor:
+        """L1 norm of the weights that belong to each head (for the `l1` importance baseline)."""
+        raise NotImplementedError
+
+
+HEAD_ADAPTERS: Registry[HeadAdapter] = Registry("attention kind")
+
+
+@dataclass
+class AttentionBlock:
+    path: str  # dotted module path inside the model
+    kind: str
+    num_heads: int
+    module: nn.Module
+    adapter: HeadAdapter
+
+
+def _load_adapters() -> None:
+    from edgeattn.models import head_adapters  # noqa: F401  (registers the adapters)
+
+
+def adapter_for(module: nn.Module) -> HeadAdapter | None:
+    _load_adapters()
+    for _, adapter in HEAD_ADAPTERS.items():
+        if adapter.matches(module):
+            return adapter
+    return None
+
+
+def attention_blocks(model: nn.Module, with_headless: bool = True) -> list[AttentionBlock]:
+    """All attention blocks of `model` in forward order (headless ones too unless told otherwise)."""
+    blocks = []
+    for path, module in model.named_modules():
+        adapter = adapter_for(module)
+        if adapter is None or (not with_headless and not adapter.has_heads):
+            continue
+        blocks.append(AttentionBlock(path, adapter.kind, adapter.num_heads(module), module, adapter))
+    return blocks
+
+
+def heads_per_block(model: nn.Module) -> dict[str, int]:
+    return {b.path: b.num_heads for b in attention_blocks(model, with_headless=False)}
+
+
+def apply_heads_kept(model: nn.Module, heads_kept: dict[str, list[int]]) -> nn.Module:
+    """Give a freshly built model the head layout of a pruned one (before its weights load)."""
+    blocks = {b.path: b for b in attention_blocks(model, with_headless=False)}
+    for path, keep in heads_kept.items():
+        if path not in blocks:
+            raise ValueError(f"checkpoint names attention block {path!r}, which this model does not have")
+        block = blocks[path]
+        if sorted(keep) != list(keep) or len(set(keep)) != len(keep) or any(
+            not 0 <= k < block.num_heads for k in keep
+        ):
+            raise ValueError(f"invalid kept heads {keep} for block {path!r} with {block.num_heads} heads")
+        if len(keep) == block.num_heads:
+            continue
+        replace_module(model, path, block.adapter.keep_heads(block.module, list(keep)))
+    return model
+
+
+def replace_module(model: nn.Module, path: str, new: nn.Module) -> None:
+    parent_path, _, child = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    if isinstance(parent, (nn.Sequential, nn.ModuleList)) and child.isdigit():
+        parent[int(child)] = new
+    else:
+        setattr(parent, child, new)

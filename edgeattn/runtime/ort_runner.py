@@ -1,0 +1,59 @@
+"""Runs an ONNX artifact on onnxruntime (CPU; CUDA/TensorRT execution providers when present)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgeattn.errors import InputError
+from edgeattn.manifest import read_manifest
+from edgeattn.runtime.base import RUNNERS, Runner
+
+GRAPH_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+class OnnxRuntimeRunner(Runner):
+    kind = "onnxruntime"
+
+    def __init__(
+        self,
+        path: Path,
+        threads: int | None = None,
+        providers: list[str] | None = None,
+        graph_optimization: str = "all",
+        execution_mode: str = "sequential",
+        **_: object,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.manifest = read_manifest(path)
+        self.input_spec = self.manifest.spec
+        self.num_classes = self.manifest.num_classes
+        self.precision = self.manifest.precision
+        self.image_input = self.manifest.image_input
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_LEVELS[graph_optimization])
+        opts.execution_mode = ort.ExecutionMode.ORT_PARALLEL if execution_mode == "parallel" else ort.ExecutionMode.ORT_SEQUENTIAL
+        available = ort.get_available_providers()
+        chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in available] or ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=chosen)
+        except Exception as exc:  # onnxruntime raises its own exception types for bad models
+            raise InputError(f"onnxruntime cannot load {path} ({str(exc).splitlines()[0][:200]})", "re-export the model") from None
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.input_type = np.float16 if "float16" in inp.type else np.float32
+        batch_dim = inp.shape[0]
+        self.max_batch = batch_dim if isinstance(batch_dim, int) else None
+        self.runtime = f"onnxruntime {ort.__version__} ({self.session.get_providers()[0]})"
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=self.input_type)})[0]
+        return out.astype(np.float32)
+
+
+RUNNERS.register("onnxruntime", OnnxRuntimeRunner)
