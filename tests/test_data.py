@@ -126,3 +126,11 @@ def test_data_build_writes_an_imagefolder_tree(tmp_path, run_cli):
     assert len(again) == len(load_split("builtin:digits", "calib", 16))
     code, _, err = run_cli("data", "build", "builtin:digits", "--size", "16", "--out", str(out))
     assert code == 2 and "already exists" in err
+
+
+def test_committed_calibration_sample_loads():
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[1] / "calibration" / "digits_calib_sample.npz"
+    data = load_split(f"{sample}@all", "calib")
+    assert len(data) == 100 and data.images.shape[1:] == (3, 32, 32) and data.classes == [str(i) for i in range(10)]

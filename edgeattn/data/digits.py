@@ -66,18 +66,18 @@ def _render(digit: np.ndarray, photo: np.ndarray, size: int, rng: np.random.Gene
     bg = F.interpolate(bg, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
     # Keep the photo's structure but lower its contrast, so that the digit is the strongest signal.
     mean = bg.mean(dim=(1, 2), keepdim=True)
-    bg = mean * rng.uniform(0.5, 1.0) + (bg - mean) * rng.uniform(0.2, 0.55)
+    bg = mean * rng.uniform(0.4, 0.9) + (bg - mean) * rng.uniform(0.1, 0.35)
 
-    d = max(6, int(size * rng.uniform(0.5, 0.85)))
+    d = max(6, int(size * rng.uniform(0.55, 0.9)))
     glyph = torch.from_numpy(digit)[None, None]
     glyph = F.interpolate(glyph, size=(d, d), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
     top, left = rng.integers(0, size - d + 1), rng.integers(0, size - d + 1)
     alpha = torch.zeros(size, size)
-    alpha[top : top + d, left : left + d] = glyph * rng.uniform(0.6, 1.0)
+    alpha[top : top + d, left : left + d] = glyph * rng.uniform(0.7, 1.0)
     # Ink contrasts with the local background (its complement, jittered), so the digit stays legible.
     local = bg[:, top : top + d, left : left + d].mean(dim=(1, 2))
     jitter = torch.from_numpy(rng.uniform(-0.3, 0.3, size=3).astype(np.float32))
     color = ((1.0 - local) + jitter).clamp(0, 1).view(3, 1, 1)
     img = bg * (1 - alpha) + color * alpha
-    img = img + torch.from_numpy(rng.normal(0.0, rng.uniform(0.02, 0.10), size=(3, size, size)).astype(np.float32))
+    img = img + torch.from_numpy(rng.normal(0.0, rng.uniform(0.02, 0.08), size=(3, size, size)).astype(np.float32))
     return (img.clamp(0, 1) * 255).round().to(torch.uint8)
