@@ -89,12 +89,13 @@ def read_payload(path: Path | str) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if "Unsupported global" in str(exc) or "GLOBAL" in str(exc):  # a class/function reference, not data
             raise InputError(
                 f"{path} contains pickled Python objects, which edgeattn refuses to load (they could run code)",
                 "save only a state dict (torch.save(model.state_dict(), f)) and import it with `edgeattn import`",
             ) from None
-        raise InputError(f"checkpoint {path} is corrupt ({exc})", "re-create or re-download it") from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if "Unsupported" in ln] or [str(exc).splitlines()[0][:120]]
+        raise InputError(f"checkpoint {path} is corrupt ({lines[0]})", "re-create or re-download it") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise InputError(
             f"checkpoint {path} is corrupt or truncated ({str(exc).splitlines()[0][:120]})",

@@ -32,6 +32,12 @@ def check_writable(path: Path, overwrite: bool = True) -> Path:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK):
         raise InputError(f"cannot write to {parent}", "choose an --out in a writable folder")
+    try:  # os.access is always True for root; only creating a file proves the folder takes one
+        fd, name = tempfile.mkstemp(prefix=".edgeattn-probe-", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError:
+        raise InputError(f"cannot write to {parent}", "choose an --out in a writable folder") from None
     return path
 
 

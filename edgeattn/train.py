@@ -83,7 +83,7 @@ def fit(
     ds = data.tensor_dataset(spec)
     loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, drop_last=len(ds) > cfg.batch_size, generator=gen)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     total = max(1, cfg.epochs * len(loader))
     warmup = int(cfg.warmup_epochs * len(loader))
     forward = wrap_model(model) if wrap_model else model
