@@ -85,5 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001  an unexpected failure: one line unless --debug
         if _DEBUG["on"]:
             raise
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            # typer's own (vendored) click usage errors: unknown option, missing argument, bad value
+            _fail(f"{exc.format_message()} (see --help)", 2)
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
         _fail(f"internal error: {type(exc).__name__}: {first} (rerun with --debug for the traceback)", 1)
