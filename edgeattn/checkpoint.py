@@ -48,7 +48,12 @@ class ModelHandle:
     def with_step(self, step: str, **details: Any) -> ModelHandle:
         """Record a processing step (train, prune, quantize, ...) in the history."""
         self.history.append(
-            {"step": step, "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "edgeattn": __version__, **details}
+            {
+                "step": step,
+                "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                "edgeattn": __version__,
+                **details,
+            }
         )
         return self
 
@@ -57,7 +62,9 @@ CheckpointLoader = Callable[[dict[str, Any], Path], ModelHandle]
 CHECKPOINT_KINDS: Registry[CheckpointLoader] = Registry("checkpoint kind")
 
 
-def save_checkpoint(handle: ModelHandle, path: Path | str, extra_payload: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    handle: ModelHandle, path: Path | str, extra_payload: dict[str, Any] | None = None
+) -> Path:
     """Write `handle` atomically. Only tensors and plain containers go in (weights_only-loadable)."""
     payload = {
         "format": FORMAT,
@@ -94,15 +101,22 @@ def read_payload(path: Path | str) -> dict[str, Any]:
                 f"{path} contains pickled Python objects, which edgeattn refuses to load (they could run code)",
                 "save only a state dict (torch.save(model.state_dict(), f)) and import it with `edgeattn import`",
             ) from None
-        lines = [ln.strip() for ln in str(exc).splitlines() if "Unsupported" in ln] or [str(exc).splitlines()[0][:120]]
-        raise InputError(f"checkpoint {path} is corrupt ({lines[0]})", "re-create or re-download it") from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if "Unsupported" in ln] or [
+            str(exc).splitlines()[0][:120]
+        ]
+        raise InputError(
+            f"checkpoint {path} is corrupt ({lines[0]})", "re-create or re-download it"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise InputError(
             f"checkpoint {path} is corrupt or truncated ({str(exc).splitlines()[0][:120]})",
             "re-create or re-download it",
         ) from None
     if not isinstance(obj, dict):
-        raise InputError(f"{path} holds a {type(obj).__name__}, not a checkpoint", "give an edgeattn checkpoint or a state dict")
+        raise InputError(
+            f"{path} holds a {type(obj).__name__}, not a checkpoint",
+            "give an edgeattn checkpoint or a state dict",
+        )
     return obj
 
 
@@ -116,7 +130,9 @@ def load_checkpoint(path: Path | str) -> ModelHandle:
                 f"{path} is a plain state dict without architecture config",
                 "import it first: edgeattn import STATE_DICT --model NAME --out CKPT",
             )
-        raise InputError(f"{path} is not an edgeattn checkpoint", "create one with `edgeattn train` or `edgeattn import`")
+        raise InputError(
+            f"{path} is not an edgeattn checkpoint", "create one with `edgeattn train` or `edgeattn import`"
+        )
     if int(payload.get("format_version", 0)) > FORMAT_VERSION:
         raise InputError(f"{path} was written by a newer edgeattn", "upgrade edgeattn")
     _load_kinds()
@@ -146,7 +162,10 @@ def load_state_into(module: nn.Module, state_dict: dict[str, torch.Tensor], path
             for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
             if keys
         )
-        raise InputError(f"weights in {path} do not fit a {name} ({detail})", "check --model / the checkpoint's architecture")
+        raise InputError(
+            f"weights in {path} do not fit a {name} ({detail})",
+            "check --model / the checkpoint's architecture",
+        )
     module.load_state_dict(state_dict, strict=True)
 
 
@@ -155,7 +174,9 @@ def _config_from_payload(payload: dict[str, Any], path: Path) -> tuple[ModelConf
         config = ModelConfig.from_dict(payload["config"])
         spec = InputSpec.from_dict(payload["input_spec"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"checkpoint {path} has a malformed config ({exc})", "re-create the checkpoint") from None
+        raise InputError(
+            f"checkpoint {path} has a malformed config ({exc})", "re-create the checkpoint"
+        ) from None
     return config, spec
 
 
@@ -199,6 +220,8 @@ def _fit_efficientformer_biases(module: nn.Module, state: dict[str, torch.Tensor
             n_new = own[key].shape[1]
             s_old, s_new = int(round(n_old**0.5)), int(round(n_new**0.5))
             grid = value.reshape(1, heads, s_old, s_old)
-            state[key] = torch.nn.functional.interpolate(grid, size=(s_new, s_new), mode="bicubic", align_corners=False).reshape(heads, n_new)
+            state[key] = torch.nn.functional.interpolate(
+                grid, size=(s_new, s_new), mode="bicubic", align_corners=False
+            ).reshape(heads, n_new)
         if key.endswith("attention_bias_idxs") and key in own:
             state[key] = own[key]

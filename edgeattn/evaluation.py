@@ -1,13 +1,17 @@
-"""Evaluating any artifact on a data set (checkpoints here; exported artifacts via their runners)."""
+"""Evaluating any artifact on a data set, on its own runtime.
+
+Every artifact kind goes through `edgeattn.runtime.open_runner`: a checkpoint (FP32, pruned or
+quantized) runs in torch, an `.onnx` on onnxruntime, an engine on TensorRT, an `.mlpackage` on Core ML;
+each runner preprocesses images the way its manifest (or checkpoint) says. A runtime this machine lacks
+is an `UnavailableError` that says so.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from edgeattn.checkpoint import load_checkpoint
-from edgeattn.data import load_split
 from edgeattn.errors import InputError
-from edgeattn.train import evaluate
 
 
 def check_data_fits(num_classes: int, data_classes: int, artifact: Path, data: str) -> None:
@@ -18,10 +22,41 @@ def check_data_fits(num_classes: int, data_classes: int, artifact: Path, data: s
         )
 
 
-def evaluate_artifact(artifact: Path | str, data: str, split: str = "val") -> dict:
+def evaluate_artifact(
+    artifact: Path | str,
+    data: str,
+    split: str = "val",
+    *,
+    limit: int | None = None,
+    runtime: str | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """top-1/top-5 of `artifact` on a split of `data`; `runtime` overrides the artifact's default runner."""
+    from edgeattn.data import load_split
+    from edgeattn.runtime import open_runner
+    from edgeattn.validate.core import predict_all
+    from edgeattn.validate.metrics import topk_hits
+
     artifact = Path(artifact)
-    handle = load_checkpoint(artifact)
-    dataset = load_split(data, split, handle.config.input_size)
-    check_data_fits(handle.config.num_classes, dataset.num_classes, artifact, data)
-    result = evaluate(handle.module, dataset, handle.input_spec)
-    return {"artifact": str(artifact), "runtime": f"torch ({handle.kind})", "data": data, "split": split, **result}
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit {limit} must be at least 1", "give a positive number of images")
+    runner = open_runner(artifact, runtime, threads=threads)
+    try:
+        dataset = load_split(data, split, runner.input_spec.size[0]).subset(limit)
+        check_data_fits(runner.num_classes, dataset.num_classes, artifact, data)
+        logits = predict_all(runner, dataset.images, f"eval {artifact.name}")
+        info = runner.info()
+    finally:
+        runner.close()
+    labels = dataset.labels.numpy()
+    return {
+        "artifact": str(artifact),
+        "runtime": info["runtime"],
+        "kind": info["kind"],
+        "precision": info["precision"],
+        "data": data,
+        "split": split,
+        "top1": 100.0 * float(topk_hits(logits, labels, 1).mean()),
+        "top5": 100.0 * float(topk_hits(logits, labels, 5).mean()),
+        "n": int(len(labels)),
+    }

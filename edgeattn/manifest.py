@@ -101,5 +101,8 @@ def read_manifest(artifact: Path | str, verify_hash: bool = True) -> ArtifactMan
     except (ValueError, TypeError, KeyError) as exc:
         raise InputError(f"manifest {mpath} is malformed ({exc})", "re-export the artifact") from None
     if verify_hash and manifest.sha256 and manifest.sha256 != sha256_of(artifact):
-        raise InputError(f"{artifact} does not match the sha256 in its manifest", "the file changed after export: re-export it")
+        raise InputError(
+            f"{artifact} does not match the sha256 in its manifest",
+            "the file changed after export: re-export it",
+        )
     return manifest

@@ -6,13 +6,22 @@ import os
 import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 console = Console(stderr=True)
 
 
 def progress_enabled() -> bool:
-    return os.environ.get("EDGEATTN_QUIET", "") == "" and (sys.stderr.isatty() or os.environ.get("EDGEATTN_PROGRESS") == "1")
+    return os.environ.get("EDGEATTN_QUIET", "") == "" and (
+        sys.stderr.isatty() or os.environ.get("EDGEATTN_PROGRESS") == "1"
+    )
 
 
 def make_progress() -> Progress:

@@ -10,12 +10,16 @@ from edgeattn.models import ModelConfig, model_spec
 from edgeattn.models.registry import MODELS, _load_families
 
 
-def handle_from(name_or_path: str, input_size: int | None = None, num_classes: int = 1000, options: dict | None = None) -> ModelHandle:
+def handle_from(
+    name_or_path: str, input_size: int | None = None, num_classes: int = 1000, options: dict | None = None
+) -> ModelHandle:
     """A registered model name builds a fresh model; anything else must be a checkpoint file."""
     _load_families()
     if name_or_path in MODELS:
         spec = model_spec(name_or_path)
-        cfg = ModelConfig(name_or_path, num_classes, input_size or spec.default_input_size, dict(options or {}))
+        cfg = ModelConfig(
+            name_or_path, num_classes, input_size or spec.default_input_size, dict(options or {})
+        )
         return ModelHandle.new(cfg)
     path = Path(name_or_path)
     if not path.exists() and path.suffix == "":

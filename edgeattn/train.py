@@ -50,7 +50,16 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     t = temperature
-    return F.kl_div(F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1), reduction="batchmean", log_target=True) * t * t
+    return (
+        F.kl_div(
+            F.log_softmax(student / t, -1),
+            F.log_softmax(teacher / t, -1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        * t
+        * t
+    )
 
 
 def cosine_lr(step: int, total: int, warmup: int, base: float) -> float:
@@ -81,7 +90,9 @@ def fit(
     if sampler_world is not None:
         data = data.shard(*sampler_world)
     ds = data.tensor_dataset(spec)
-    loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, drop_last=len(ds) > cfg.batch_size, generator=gen)
+    loader = DataLoader(
+        ds, batch_size=cfg.batch_size, shuffle=True, drop_last=len(ds) > cfg.batch_size, generator=gen
+    )
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     total = max(1, cfg.epochs * len(loader))
@@ -115,8 +126,14 @@ def fit(
                 seen += len(y)
                 loss_sum += float(loss.detach()) * len(y)
                 correct += int((logits.argmax(-1) == y).sum())
-                progress.update(task, advance=1, status=f"epoch {epoch + 1}/{cfg.epochs} loss {loss_sum / seen:.3f}")
-            entry = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "train_top1": 100.0 * correct / max(1, seen)}
+                progress.update(
+                    task, advance=1, status=f"epoch {epoch + 1}/{cfg.epochs} loss {loss_sum / seen:.3f}"
+                )
+            entry = {
+                "epoch": epoch + 1,
+                "loss": loss_sum / max(1, seen),
+                "train_top1": 100.0 * correct / max(1, seen),
+            }
             model.eval()
             if on_epoch_end is not None:
                 entry.update(on_epoch_end(epoch + 1) or {})
@@ -141,7 +158,11 @@ def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
 
 
 def accuracy_report(logits: torch.Tensor, labels: torch.Tensor) -> dict:
-    return {"top1": topk_accuracy(logits, labels, 1), "top5": topk_accuracy(logits, labels, 5), "n": int(len(labels))}
+    return {
+        "top1": topk_accuracy(logits, labels, 1),
+        "top5": topk_accuracy(logits, labels, 5),
+        "n": int(len(labels)),
+    }
 
 
 def evaluate(model: nn.Module, data: ImageSet, spec: InputSpec) -> dict:
@@ -150,4 +171,12 @@ def evaluate(model: nn.Module, data: ImageSet, spec: InputSpec) -> dict:
     return accuracy_report(logits, data.labels)
 
 
-__all__ = ["TrainConfig", "TensorDataset", "accuracy_report", "evaluate", "fit", "predict_logits", "topk_accuracy"]
+__all__ = [
+    "TrainConfig",
+    "TensorDataset",
+    "accuracy_report",
+    "evaluate",
+    "fit",
+    "predict_logits",
+    "topk_accuracy",
+]

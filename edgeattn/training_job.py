@@ -40,13 +40,29 @@ def train_checkpoint(
         teacher_module = t.module
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     start = time.perf_counter()
-    log = fit(handle.module, train_set, handle.input_spec, cfg, teacher=teacher_module, description=f"train {model}")
+    log = fit(
+        handle.module, train_set, handle.input_spec, cfg, teacher=teacher_module, description=f"train {model}"
+    )
     seconds = time.perf_counter() - start
     val = evaluate(handle.module, val_set, handle.input_spec)
     handle.metrics = {"val": val, "data": data}
     handle.with_step(
-        "train", data=data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-        teacher=str(teacher) if teacher else None, seconds=round(seconds, 1), val_top1=val["top1"],
+        "train",
+        data=data,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        teacher=str(teacher) if teacher else None,
+        seconds=round(seconds, 1),
+        val_top1=val["top1"],
     )
     save_checkpoint(handle, out)
-    return {"model": model, "input_size": size, "val": val, "epochs": log, "seconds": seconds, "out": str(out)}
+    return {
+        "model": model,
+        "input_size": size,
+        "val": val,
+        "epochs": log,
+        "seconds": seconds,
+        "out": str(out),
+    }

@@ -25,11 +25,31 @@ CACHE = Path(os.environ.get("EDGEATTN_TEST_CACHE", REPO / ".pytest_cache" / "edg
 TINY = {
     "mobilevit_xxs": {"name": "mobilevit_xxs", "input_size": 64, "options": {}},
     "efficientformer_l1": {"name": "efficientformer_l1", "input_size": 64, "options": {}},
-    "attn_vgg11_linear": {"name": "attn_vgg11", "input_size": 32, "options": {"attention": "linear", "width": 0.25, "batch_norm": True}},
-    "attn_vgg11_softmax": {"name": "attn_vgg11", "input_size": 32, "options": {"attention": "softmax", "width": 0.25, "batch_norm": True}},
-    "attn_vgg11_se": {"name": "attn_vgg11", "input_size": 32, "options": {"attention": "se", "width": 0.25, "batch_norm": True}},
-    "attn_vgg11_eca": {"name": "attn_vgg11", "input_size": 32, "options": {"attention": "eca", "width": 0.25, "batch_norm": True}},
-    "attn_vgg11_cbam": {"name": "attn_vgg11", "input_size": 32, "options": {"attention": "cbam", "width": 0.25, "batch_norm": True}},
+    "attn_vgg11_linear": {
+        "name": "attn_vgg11",
+        "input_size": 32,
+        "options": {"attention": "linear", "width": 0.25, "batch_norm": True},
+    },
+    "attn_vgg11_softmax": {
+        "name": "attn_vgg11",
+        "input_size": 32,
+        "options": {"attention": "softmax", "width": 0.25, "batch_norm": True},
+    },
+    "attn_vgg11_se": {
+        "name": "attn_vgg11",
+        "input_size": 32,
+        "options": {"attention": "se", "width": 0.25, "batch_norm": True},
+    },
+    "attn_vgg11_eca": {
+        "name": "attn_vgg11",
+        "input_size": 32,
+        "options": {"attention": "eca", "width": 0.25, "batch_norm": True},
+    },
+    "attn_vgg11_cbam": {
+        "name": "attn_vgg11",
+        "input_size": 32,
+        "options": {"attention": "cbam", "width": 0.25, "batch_norm": True},
+    },
 }
 
 
@@ -56,12 +76,21 @@ def trained_checkpoint(key: str, epochs: int = 2, data: str = "builtin:digits") 
     from edgeattn.training_job import train_checkpoint
 
     t = TINY[key]
-    ident = hashlib.sha256(json.dumps([t, epochs, data, _code_hash()], sort_keys=True).encode()).hexdigest()[:16]
+    ident = hashlib.sha256(json.dumps([t, epochs, data, _code_hash()], sort_keys=True).encode()).hexdigest()[
+        :16
+    ]
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"{key}-{ident}.pt"
     with FileLock(str(path) + ".lock"):
         if not path.exists():
-            train_checkpoint(model=t["name"], data=data, out=path, input_size=t["input_size"], options=t["options"], epochs=epochs)
+            train_checkpoint(
+                model=t["name"],
+                data=data,
+                out=path,
+                input_size=t["input_size"],
+                options=t["options"],
+                epochs=epochs,
+            )
     return path
 
 

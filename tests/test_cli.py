@@ -19,7 +19,9 @@ def test_help_lists_commands_and_examples(run_cli):
 
 
 def test_python_dash_m_entry_point():
-    done = subprocess.run([sys.executable, "-m", "edgeattn", "--version"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "edgeattn", "--version"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and done.stdout.startswith("edgeattn ")
 
 
@@ -34,7 +36,9 @@ def test_unknown_model_suggests_a_name(run_cli):
 
 
 def test_profile_json_has_heads_per_block(run_cli, tmp_path):
-    code, out, err = run_cli("profile", "mobilevit_xxs", "--input-size", "64", "--json", str(tmp_path / "p.json"))
+    code, out, err = run_cli(
+        "profile", "mobilevit_xxs", "--input-size", "64", "--json", str(tmp_path / "p.json")
+    )
     assert code == 0, err
     data = json.loads((tmp_path / "p.json").read_text())
     assert data["heads"] == 36 and len(data["heads_per_block"]) == 9
@@ -44,11 +48,18 @@ def test_profile_reports_headless_blocks(run_cli, tmp_path):
     from edgeattn.checkpoint import ModelHandle, save_checkpoint
     from edgeattn.models import ModelConfig
 
-    path = save_checkpoint(ModelHandle.new(ModelConfig("attn_vgg11", 10, 32, {"attention": "se", "width": 0.25})), tmp_path / "se.pt")
+    path = save_checkpoint(
+        ModelHandle.new(ModelConfig("attn_vgg11", 10, 32, {"attention": "se", "width": 0.25})),
+        tmp_path / "se.pt",
+    )
     code, out, _ = run_cli("profile", str(path), "--json-stdout")
     assert code == 0
     data = json.loads(out)
-    assert data["heads"] == 0 and len(data["headless_blocks"]) == 5 and set(data["headless_blocks"].values()) == {"se"}
+    assert (
+        data["heads"] == 0
+        and len(data["headless_blocks"]) == 5
+        and set(data["headless_blocks"].values()) == {"se"}
+    )
 
 
 def test_models_table_json(run_cli, tmp_path):
@@ -71,12 +82,27 @@ def test_atomic_output_leaves_nothing_on_failure(tmp_path):
 def test_train_and_eval_end_to_end(run_cli, tmp_path):
     ckpt = tmp_path / "tiny.pt"
     code, _, err = run_cli(
-        "train", "--model", "attn_vgg11", "--input-size", "32", "--epochs", "1", "--option", "width=0.25",
-        "--option", "batch_norm=true", "--out", str(ckpt), "--json", str(tmp_path / "train.json"),
+        "train",
+        "--model",
+        "attn_vgg11",
+        "--input-size",
+        "32",
+        "--epochs",
+        "1",
+        "--option",
+        "width=0.25",
+        "--option",
+        "batch_norm=true",
+        "--out",
+        str(ckpt),
+        "--json",
+        str(tmp_path / "train.json"),
     )
     assert code == 0, err
     assert json.loads((tmp_path / "train.json").read_text())["val"]["n"] > 0
-    code, out, err = run_cli("eval", str(ckpt), "--data", "builtin:digits", "--json", str(tmp_path / "eval.json"))
+    code, out, err = run_cli(
+        "eval", str(ckpt), "--data", "builtin:digits", "--json", str(tmp_path / "eval.json")
+    )
     assert code == 0, err
     result = json.loads((tmp_path / "eval.json").read_text())
     assert 0 <= result["top1"] <= 100 and result["n"] == 900

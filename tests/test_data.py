@@ -15,7 +15,11 @@ from edgeattn.models.config import InputSpec
 
 def test_digits_splits_are_disjoint_by_source_digit():
     splits = {s: set(source_indices(s).tolist()) for s in ("train", "calib", "val")}
-    assert not splits["train"] & splits["calib"] and not splits["train"] & splits["val"] and not splits["calib"] & splits["val"]
+    assert (
+        not splits["train"] & splits["calib"]
+        and not splits["train"] & splits["val"]
+        and not splits["calib"] & splits["val"]
+    )
     assert sum(len(v) for v in splits.values()) == 1797
 
 
@@ -133,4 +137,8 @@ def test_committed_calibration_sample_loads():
 
     sample = Path(__file__).resolve().parents[1] / "calibration" / "digits_calib_sample.npz"
     data = load_split(f"{sample}@all", "calib")
-    assert len(data) == 100 and data.images.shape[1:] == (3, 32, 32) and data.classes == [str(i) for i in range(10)]
+    assert (
+        len(data) == 100
+        and data.images.shape[1:] == (3, 32, 32)
+        and data.classes == [str(i) for i in range(10)]
+    )

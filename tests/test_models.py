@@ -39,7 +39,9 @@ def _onnx_roundtrip(model: torch.nn.Module, size: int, path) -> float:
     import onnxruntime as ort
 
     x = torch.randn(1, 3, size, size)
-    torch.onnx.export(model, (x,), str(path), input_names=["input"], output_names=["logits"], opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model, (x,), str(path), input_names=["input"], output_names=["logits"], opset_version=17, dynamo=False
+    )
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"input": x.numpy()})[0]
     with torch.no_grad():

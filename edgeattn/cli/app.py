@@ -16,6 +16,16 @@ import typer
 from edgeattn import __version__
 from edgeattn.errors import EdgeAttnError
 
+try:  # typer >= 0.2x vendors its own click: its usage errors, Abort and Exit are not click's classes
+    from typer._click import exceptions as _typer_click
+
+    _CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException, _typer_click.ClickException)
+    _USAGE_ERRORS: tuple[type[Exception], ...] = (click.UsageError, _typer_click.UsageError)
+except ImportError:
+    _CLICK_ERRORS, _USAGE_ERRORS = (click.ClickException,), (click.UsageError,)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+_EXITS = (click.exceptions.Exit, typer.Exit)
+
 app = typer.Typer(
     name="edgeattn",
     help="Prune, quantize, export, validate and benchmark attention vision models for edge targets.",
@@ -31,7 +41,14 @@ COMMAND_MODULES = [
     "edgeattn.cli.data_cmd",
     "edgeattn.cli.train_cmd",
     "edgeattn.cli.eval_cmd",
+    "edgeattn.cli.prune_cmd",
+    "edgeattn.cli.quantize_cmd",
+    "edgeattn.cli.validate_cmd",
     "edgeattn.cli.import_cmd",
+    "edgeattn.cli.export_cmd",
+    "edgeattn.cli.bench_cmd",
+    "edgeattn.cli.run_cmd",
+    "edgeattn.cli.recipe_cmd",
 ]
 
 _DEBUG = {"on": os.environ.get("EDGEATTN_DEBUG") == "1"}
@@ -46,7 +63,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     if debug:
         _DEBUG["on"] = True
@@ -57,9 +76,12 @@ for _module in COMMAND_MODULES:
 
 
 def _fail(message: str, code: int) -> None:
+    from rich.markup import escape
+
     from edgeattn.progress import console
 
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escape: messages quote user text and commands such as pip install 'edgeattn[tensorrt]'
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -71,14 +93,14 @@ def main(argv: list[str] | None = None) -> None:
         if _DEBUG["on"]:
             raise
         _fail(exc.one_line(), exc.exit_code)
-    except click.exceptions.Abort:
+    except _ABORTS:
         _fail("aborted", 130)
-    except click.ClickException as exc:  # usage errors: unknown option, missing argument, bad value
+    except _CLICK_ERRORS as exc:  # usage errors: unknown option, missing argument, bad value
         if _DEBUG["on"]:
             raise
-        hint = " (see --help)" if isinstance(exc, click.UsageError) else ""
+        hint = " (see --help)" if isinstance(exc, _USAGE_ERRORS) else ""
         _fail(f"{exc.format_message()}{hint}", 2)
-    except click.exceptions.Exit as exc:
+    except _EXITS as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)

@@ -8,7 +8,9 @@ import typer
 
 from edgeattn.cli.common import JSON_OPTION, emit_json, print_table
 
-data_app = typer.Typer(help="Build and inspect data sets (builtin:digits, ImageFolder dirs, .npz files).", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Build and inspect data sets (builtin:digits, ImageFolder dirs, .npz files).", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -19,7 +21,9 @@ def register(app: typer.Typer) -> None:
 def build(
     spec: str = typer.Argument(..., help="Data-set spec, e.g. builtin:digits."),
     size: int = typer.Option(64, "--size", help="Image side in pixels for built-in sets."),
-    out: Path = typer.Option(..., "--out", help="Folder to write (train/, calib/, val/, one subfolder per class)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Folder to write (train/, calib/, val/, one subfolder per class)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing folder."),
 ) -> None:
     """Write a data set as an ImageFolder tree of PNGs (train/, calib/, val/).
@@ -51,7 +55,14 @@ def info(
     for split in SPLITS:
         s = load_split(spec, split, size)
         counts = s.labels.bincount(minlength=s.num_classes).tolist()
-        data[split] = {"images": len(s), "classes": s.classes, "per_class": counts, "shape": list(s.images.shape[1:])}
-        rows.append([split, len(s), s.num_classes, "x".join(map(str, s.images.shape[1:])), min(counts), max(counts)])
+        data[split] = {
+            "images": len(s),
+            "classes": s.classes,
+            "per_class": counts,
+            "shape": list(s.images.shape[1:]),
+        }
+        rows.append(
+            [split, len(s), s.num_classes, "x".join(map(str, s.images.shape[1:])), min(counts), max(counts)]
+        )
     print_table(spec, ["split", "images", "classes", "C x H x W", "min/class", "max/class"], rows)
     emit_json(data, json_out)

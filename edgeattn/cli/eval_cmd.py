@@ -1,4 +1,5 @@
-"""`edgeattn eval`: top-1/top-5 of a checkpoint (or exported artifact) on a data set."""
+"""`edgeattn eval`: top-1/top-5 of any artifact (checkpoint, quantized checkpoint, .onnx, engine,
+.mlpackage) on a data set, run on the artifact's own runtime."""
 
 from __future__ import annotations
 
@@ -14,21 +15,35 @@ def register(app: typer.Typer) -> None:
 
 
 def eval_command(
-    artifact: Path = typer.Argument(..., help="Checkpoint (.pt) to evaluate."),
+    artifact: Path = typer.Argument(
+        ..., help="Checkpoint (.pt), .onnx, TensorRT engine (.engine/.plan) or .mlpackage."
+    ),
     data: str = typer.Option("builtin:digits", "--data", help="Data-set spec."),
     split: str = typer.Option("val", "--split", help="train, calib or val."),
+    limit: int = typer.Option(None, "--limit", help="Evaluate only this many images (a fixed subset)."),
+    runtime: str = typer.Option(
+        None, "--runtime", help="Run on this runner instead of the artifact's default (e.g. onnxruntime)."
+    ),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for the runtime."),
     json_out: Path = JSON_OPTION,
 ) -> None:
-    """Evaluate top-1/top-5 on a split of a data set.
+    """Evaluate top-1/top-5 of an artifact on a split of a data set, on the artifact's own runtime.
 
-    Example: edgeattn eval exported/mvit.pt --data builtin:digits --json eval.json
+    Example: edgeattn eval exported/mvit_int8.onnx --data builtin:digits --json eval.json
     """
+    from rich.markup import escape
+
     from edgeattn.evaluation import evaluate_artifact
 
-    result = evaluate_artifact(artifact, data, split)
+    result = evaluate_artifact(artifact, data, split, limit=limit, runtime=runtime, threads=threads)
     print_table(
-        f"{artifact.name} on {data} [{split}] — {result['runtime']}",
+        escape(f"{artifact.name} on {data} [{split}] — {result['runtime']}"),
         ["metric", "value"],
-        [["top-1 %", f"{result['top1']:.2f}"], ["top-5 %", f"{result['top5']:.2f}"], ["images", result["n"]]],
+        [
+            ["top-1 %", f"{result['top1']:.2f}"],
+            ["top-5 %", f"{result['top5']:.2f}"],
+            ["images", result["n"]],
+            ["precision", result["precision"]],
+        ],
     )
     emit_json(result, json_out)

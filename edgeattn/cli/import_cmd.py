@@ -17,7 +17,9 @@ def import_command(
     state_dict: Path = typer.Argument(..., help="A .pth/.pt/.bin file holding a state dict (tensors only)."),
     model: str = typer.Option(..., "--model", help="Zoo name the weights belong to."),
     num_classes: int = typer.Option(1000, "--num-classes"),
-    input_size: int = typer.Option(None, "--input-size", help="Input side (EfficientFormer biases are resized to fit)."),
+    input_size: int = typer.Option(
+        None, "--input-size", help="Input side (EfficientFormer biases are resized to fit)."
+    ),
     out_path: Path = typer.Option(..., "--out", help=OUT_HELP, dir_okay=False),
 ) -> None:
     """Import a timm state dict (loaded with weights_only=True) as an edgeattn checkpoint.
@@ -30,6 +32,8 @@ def import_command(
 
     check_writable(out_path)
     spec = model_spec(model)
-    handle = import_state_dict(state_dict, ModelConfig(model, num_classes, input_size or spec.default_input_size))
+    handle = import_state_dict(
+        state_dict, ModelConfig(model, num_classes, input_size or spec.default_input_size)
+    )
     save_checkpoint(handle, out_path)
     out.print(f"imported {state_dict} as {model} -> {out_path}")

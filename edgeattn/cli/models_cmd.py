@@ -30,9 +30,23 @@ def models(
         model = build_model(ModelConfig(spec.name, 1000, spec.default_input_size))
         p = profile_model(model, spec.name, spec.family, spec.default_input_size)
         data.append({**p.to_dict(), "description": spec.description, "default_options": spec.default_options})
-        rows.append([spec.name, spec.family, fmt_count(p.params), fmt_count(p.macs), spec.default_input_size, p.attention_blocks, p.heads])
+        rows.append(
+            [
+                spec.name,
+                spec.family,
+                fmt_count(p.params),
+                fmt_count(p.macs),
+                spec.default_input_size,
+                p.attention_blocks,
+                p.heads,
+            ]
+        )
     if not json_stdout:
-        print_table("edgeattn model zoo (1000 classes)", ["model", "family", "params", "MACs", "input", "attn blocks", "heads"], rows)
+        print_table(
+            "edgeattn model zoo (1000 classes)",
+            ["model", "family", "params", "MACs", "input", "attn blocks", "heads"],
+            rows,
+        )
     emit_json(data, json_out, stdout=json_stdout)
 
 
@@ -59,7 +73,12 @@ def profile(
         print_table(
             f"{handle.config.name} at {size}x{size}",
             ["metric", "value"],
-            [["params", fmt_count(p.params)], ["MACs", fmt_count(p.macs)], ["attention blocks", p.attention_blocks], ["heads", p.heads]],
+            [
+                ["params", fmt_count(p.params)],
+                ["MACs", fmt_count(p.macs)],
+                ["attention blocks", p.attention_blocks],
+                ["heads", p.heads],
+            ],
         )
         rows = [[path, n] for path, n in p.heads_per_block.items()]
         rows += [[path, f"0 ({kind}: no heads)"] for path, kind in p.headless_blocks.items()]

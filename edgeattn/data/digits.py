@@ -36,7 +36,11 @@ def source_indices(split: str) -> np.ndarray:
     order = np.random.default_rng(SEED).permutation(len(images))
     n_train = int(len(order) * SPLIT_FRACTIONS["train"])
     n_calib = int(len(order) * SPLIT_FRACTIONS["calib"])
-    bounds = {"train": (0, n_train), "calib": (n_train, n_train + n_calib), "val": (n_train + n_calib, len(order))}
+    bounds = {
+        "train": (0, n_train),
+        "calib": (n_train, n_train + n_calib),
+        "val": (n_train + n_calib, len(order)),
+    }
     lo, hi = bounds[split]
     return np.sort(order[lo:hi])
 
@@ -79,5 +83,7 @@ def _render(digit: np.ndarray, photo: np.ndarray, size: int, rng: np.random.Gene
     jitter = torch.from_numpy(rng.uniform(-0.3, 0.3, size=3).astype(np.float32))
     color = ((1.0 - local) + jitter).clamp(0, 1).view(3, 1, 1)
     img = bg * (1 - alpha) + color * alpha
-    img = img + torch.from_numpy(rng.normal(0.0, rng.uniform(0.02, 0.08), size=(3, size, size)).astype(np.float32))
+    img = img + torch.from_numpy(
+        rng.normal(0.0, rng.uniform(0.02, 0.08), size=(3, size, size)).astype(np.float32)
+    )
     return (img.clamp(0, 1) * 255).round().to(torch.uint8)

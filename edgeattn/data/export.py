@@ -18,6 +18,8 @@ def write_imagefolder(spec: str, size: int, out: Path) -> dict[str, int]:
             for c in data.classes:
                 (tmp / split / c).mkdir(parents=True, exist_ok=True)
             for i, (img, label) in enumerate(zip(data.images, data.labels.tolist(), strict=True)):
-                Image.fromarray(img.permute(1, 2, 0).numpy()).save(tmp / split / data.classes[label] / f"{i:05d}.png")
+                Image.fromarray(img.permute(1, 2, 0).numpy()).save(
+                    tmp / split / data.classes[label] / f"{i:05d}.png"
+                )
             counts[split] = len(data)
     return counts

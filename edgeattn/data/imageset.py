@@ -27,7 +27,9 @@ class ImageSet:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
-            raise ValueError(f"images must be uint8 (N,3,H,W), got {self.images.dtype} {tuple(self.images.shape)}")
+            raise ValueError(
+                f"images must be uint8 (N,3,H,W), got {self.images.dtype} {tuple(self.images.shape)}"
+            )
         if len(self.images) != len(self.labels):
             raise InputError(
                 f"{self.source}: {len(self.images)} images but {len(self.labels)} labels",
@@ -85,5 +87,8 @@ def normalize(x01: torch.Tensor, spec: InputSpec) -> torch.Tensor:
 
 
 def preprocess(images: torch.Tensor, spec: InputSpec, batch: int = 512) -> torch.Tensor:
-    out = [normalize(resize_uint8(images[i : i + batch], spec) / 255.0, spec) for i in range(0, len(images), batch)]
+    out = [
+        normalize(resize_uint8(images[i : i + batch], spec) / 255.0, spec)
+        for i in range(0, len(images), batch)
+    ]
     return torch.cat(out) if out else torch.empty(0, spec.channels, *spec.size)

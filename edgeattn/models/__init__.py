@@ -29,7 +29,9 @@ def validate_config(cfg: ModelConfig) -> ModelSpec:
             f"use a multiple of {spec.input_multiple} (e.g. {max(spec.input_multiple, cfg.input_size // spec.input_multiple * spec.input_multiple)})",
         )
     if cfg.num_classes < 2:
-        raise InputError(f"num_classes={cfg.num_classes} is too small", "a classifier needs at least 2 classes")
+        raise InputError(
+            f"num_classes={cfg.num_classes} is too small", "a classifier needs at least 2 classes"
+        )
     return spec
 
 
@@ -42,7 +44,9 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     try:
         model = spec.build(cfg)
     except (TypeError, ValueError) as exc:
-        raise InputError(f"cannot build {cfg.name} with options {cfg.options}: {exc}", "check the model options") from exc
+        raise InputError(
+            f"cannot build {cfg.name} with options {cfg.options}: {exc}", "check the model options"
+        ) from exc
     if cfg.heads_kept:
         from edgeattn.models.heads import apply_heads_kept
 

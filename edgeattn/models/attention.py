@@ -66,7 +66,10 @@ class LinearAttention2d(MultiHeadAttention2d):
 
     def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         q = F.elu(q) + 1.0
-        k = F.elu(k) + 1.0
+        # phi(k) / N: numerator and denominator both scale by 1/N, so the result is the same, but the
+        # sums over N positions stay O(1) instead of O(N) -- in FP16 (Core ML, TensorRT) the plain sums
+        # overflow 65504 at 32x32 and give inf/inf = NaN.
+        k = (F.elu(k) + 1.0) / k.shape[2]
         kv = k.transpose(-1, -2) @ v  # (B, heads, d, d)
         z = q @ k.sum(dim=2, keepdim=True).transpose(-1, -2)  # (B, heads, N, 1)
         return (q @ kv) / (z + self.eps)

@@ -74,7 +74,9 @@ class AttnVGG(nn.Module):
             )
         else:
             self.avgpool = nn.AdaptiveAvgPool2d(1)
-            self.classifier = nn.Sequential(nn.Flatten(1), nn.Dropout(dropout * 0.4), nn.Linear(in_ch, num_classes))
+            self.classifier = nn.Sequential(
+                nn.Flatten(1), nn.Dropout(dropout * 0.4), nn.Linear(in_ch, num_classes)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for stage in self.stages:

@@ -41,6 +41,14 @@ class HeadAdapter:
         """L1 norm of the weights that belong to each head (for the `l1` importance baseline)."""
         raise NotImplementedError
 
+    def attention_maps(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Softmax attention maps (B, heads, N, N) the module computes for input `x` (`entropy` scores).
+
+        Only for kinds with `has_attention_maps`; recomputed from the input, so fused kernels need not
+        expose their maps.
+        """
+        raise NotImplementedError
+
 
 HEAD_ADAPTERS: Registry[HeadAdapter] = Registry("attention kind")
 
@@ -88,8 +96,10 @@ def apply_heads_kept(model: nn.Module, heads_kept: dict[str, list[int]]) -> nn.M
         if path not in blocks:
             raise ValueError(f"checkpoint names attention block {path!r}, which this model does not have")
         block = blocks[path]
-        if sorted(keep) != list(keep) or len(set(keep)) != len(keep) or any(
-            not 0 <= k < block.num_heads for k in keep
+        if (
+            sorted(keep) != list(keep)
+            or len(set(keep)) != len(keep)
+            or any(not 0 <= k < block.num_heads for k in keep)
         ):
             raise ValueError(f"invalid kept heads {keep} for block {path!r} with {block.num_heads} heads")
         if len(keep) == block.num_heads:

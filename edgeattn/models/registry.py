@@ -44,4 +44,4 @@ def _load_families() -> None:
     global _LOADED
     if not _LOADED:
         _LOADED = True
-        from edgeattn.models import vgg_family, timm_family  # noqa: F401
+        from edgeattn.models import timm_family, vgg_family  # noqa: F401

@@ -62,7 +62,14 @@ RunnerFactory = Callable[..., Runner]
 RUNNERS: Registry[RunnerFactory] = Registry("runtime")
 
 # Which runner serves which artifact by default, by file suffix.
-SUFFIX_KINDS = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt", ".mlpackage": "coreml"}
+SUFFIX_KINDS = {
+    ".pt": "torch",
+    ".pth": "torch",
+    ".onnx": "onnxruntime",
+    ".engine": "tensorrt",
+    ".plan": "tensorrt",
+    ".mlpackage": "coreml",
+}
 _BACKEND_MODULES = {
     "torch": "edgeattn.runtime.torch_runner",
     "onnxruntime": "edgeattn.runtime.ort_runner",
@@ -75,7 +82,9 @@ def artifact_kind(path: Path | str) -> str:
     path = Path(path)
     kind = SUFFIX_KINDS.get(path.suffix.lower())
     if kind is None:
-        raise InputError(f"cannot tell what kind of artifact {path} is", f"use one of: {', '.join(sorted(SUFFIX_KINDS))}")
+        raise InputError(
+            f"cannot tell what kind of artifact {path} is", f"use one of: {', '.join(sorted(SUFFIX_KINDS))}"
+        )
     return kind
 
 
@@ -96,4 +105,11 @@ def open_runner(path: Path | str, runtime: str | None = None, **options: Any) ->
         raise InputError(f"artifact {path} does not exist", "check the path")
     kind = runtime or artifact_kind(path)
     _ensure_backend(kind)
+    if kind in _BACKEND_MODULES and kind not in RUNNERS:
+        from edgeattn.errors import UnavailableError
+
+        raise UnavailableError(
+            f"{path.name} is a {kind} artifact, and this installation has no {kind} runner, so it cannot run here",
+            f"run it on a machine with {kind} support, or validate the ONNX it was built from",
+        )
     return RUNNERS.get(kind)(path, **options)

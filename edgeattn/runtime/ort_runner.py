@@ -10,7 +10,12 @@ from edgeattn.errors import InputError
 from edgeattn.manifest import read_manifest
 from edgeattn.runtime.base import RUNNERS, Runner
 
-GRAPH_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+GRAPH_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
 
 
 class OnnxRuntimeRunner(Runner):
@@ -37,18 +42,33 @@ class OnnxRuntimeRunner(Runner):
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
         opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_LEVELS[graph_optimization])
-        opts.execution_mode = ort.ExecutionMode.ORT_PARALLEL if execution_mode == "parallel" else ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.execution_mode = (
+            ort.ExecutionMode.ORT_PARALLEL
+            if execution_mode == "parallel"
+            else ort.ExecutionMode.ORT_SEQUENTIAL
+        )
         available = ort.get_available_providers()
-        chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in available] or ["CPUExecutionProvider"]
+        chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in available] or [
+            "CPUExecutionProvider"
+        ]
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=chosen)
         except Exception as exc:  # onnxruntime raises its own exception types for bad models
-            raise InputError(f"onnxruntime cannot load {path} ({str(exc).splitlines()[0][:200]})", "re-export the model") from None
+            raise InputError(
+                f"onnxruntime cannot load {path} ({str(exc).splitlines()[0][:200]})", "re-export the model"
+            ) from None
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_type = np.float16 if "float16" in inp.type else np.float32
         batch_dim = inp.shape[0]
         self.max_batch = batch_dim if isinstance(batch_dim, int) else None
+        _check_matches_manifest(
+            path,
+            list(inp.shape),
+            list(self.session.get_outputs()[0].shape),
+            self.input_spec.size,
+            self.num_classes,
+        )
         self.runtime = f"onnxruntime {ort.__version__} ({self.session.get_providers()[0]})"
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -57,3 +77,21 @@ class OnnxRuntimeRunner(Runner):
 
 
 RUNNERS.register("onnxruntime", OnnxRuntimeRunner)
+
+
+def _check_matches_manifest(
+    path: Path, in_shape: list, out_shape: list, size: tuple[int, int], num_classes: int
+) -> None:
+    """The graph's fixed input size and class count must be the manifest's (a swapped or stale sidecar)."""
+    hw = [d for d in in_shape[2:4] if isinstance(d, int)]
+    if len(hw) == 2 and tuple(hw) != tuple(size):
+        raise InputError(
+            f"{path.name} takes {hw[0]}x{hw[1]} inputs but its manifest says {size[0]}x{size[1]}",
+            "the manifest does not belong to this file: re-export the artifact",
+        )
+    classes = out_shape[-1] if out_shape else None
+    if isinstance(classes, int) and classes != num_classes:
+        raise InputError(
+            f"{path.name} outputs {classes} classes but its manifest says {num_classes}",
+            "the manifest does not belong to this file: re-export the artifact",
+        )

@@ -1,0 +1,147 @@
+"""The environment a benchmark ran in, captured with every result.
+
+Latency numbers are only comparable on the same CPU, core count, thread setting and runtime versions,
+so every report carries them (and the load average, because a busy machine inflates the tail). The
+SIMD flags matter most for INT8: without VNNI/AMX (x86) or dot-product (ARM) instructions, int8 GEMMs
+gain little over FP32 and the Q/DQ conversions can make INT8 slower.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+# Flags that decide how fast FP32/INT8 kernels can be (x86 names from /proc/cpuinfo, ARM "Features").
+SIMD_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "asimd",
+    "asimddp",
+    "i8mm",
+    "sve",
+    "bf16",
+)
+INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def cpu_info(cpuinfo_text: str | None = None) -> dict[str, Any]:
+    """CPU model, SIMD flags and core counts (Linux: /proc/cpuinfo; elsewhere what platform tells)."""
+    text = _read("/proc/cpuinfo") if cpuinfo_text is None else cpuinfo_text
+    model, flags, cores = "", set(), set()
+    physical = core = None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if key in ("model name", "hardware", "cpu model") and not model:
+            model = value
+        elif key in ("flags", "features") and not flags:
+            flags = set(value.split())
+        elif key == "physical id":
+            physical = value
+        elif key == "core id":
+            core = value
+        elif not line.strip() and core is not None:
+            cores.add((physical, core))
+            physical = core = None
+    if core is not None:
+        cores.add((physical, core))
+    if not model:
+        model = _mac_cpu_model() or platform.processor() or platform.machine()
+    logical = os.cpu_count() or 1
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else logical
+    return {
+        "model": model,
+        "arch": platform.machine(),
+        "logical_cores": logical,
+        "physical_cores": len(cores) or None,
+        "usable_cores": usable,
+        "simd_flags": [f for f in SIMD_FLAGS if f in flags],
+        "int8_dot_product": any(f in flags for f in INT8_DOT_FLAGS),
+        "flag_count": len(flags),
+    }
+
+
+def _mac_cpu_model() -> str:
+    if sys.platform != "darwin":
+        return ""
+    try:
+        return subprocess.run(
+            ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def memory_total_mb() -> float | None:
+    for line in _read("/proc/meminfo").splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def runtime_versions() -> dict[str, str]:
+    from edgeattn.manifest import library_versions
+
+    return library_versions("numpy", "timm", "nncf", "coremltools", "tensorrt", "openvino")
+
+
+def ort_providers() -> list[str]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return []
+    return list(ort.get_available_providers())
+
+
+def capture_environment(
+    threads: int, pin: bool = False, settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Everything needed to tell whether two benchmark results may be compared."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu_info(),
+        "memory_mb": memory_total_mb(),
+        "threads": threads,
+        "pinned": pin,
+        "load_average_start": [round(v, 2) for v in load] if load else None,
+        "onnxruntime_providers": ort_providers(),
+        "versions": runtime_versions(),
+        "settings": dict(settings or {}),
+    }
+
+
+def busy_warning(env: dict[str, Any]) -> str | None:
+    """A warning when the machine was busy: other work competes for the cores and inflates latency."""
+    load = env.get("load_average_start")
+    cores = env.get("cpu", {}).get("usable_cores") or 1
+    if load and load[0] > cores * 0.75:
+        return f"load average {load[0]:.1f} on {cores} usable cores at start: other work competed for the CPU, numbers are pessimistic"
+    return None

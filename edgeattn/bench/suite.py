@@ -1,0 +1,309 @@
+"""`bench_artifacts`: measure several artifacts in one run and compare them with a baseline.
+
+Every artifact is checked before any timing starts (a missing, corrupt or unrecognised artifact fails
+the run at once with one clear line, exit 2), then measured in its own fresh process (see worker.py),
+one after another so that two measurements never compete for the cores. Artifacts whose runtime
+cannot run here (TensorRT without GPU, Core ML off macOS) become "skipped" entries with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from edgeattn.bench.env import busy_warning, capture_environment
+from edgeattn.bench.harness import BenchSettings, measure_artifact
+from edgeattn.bench.report import BenchReport, BenchRow, Skipped
+from edgeattn.bench.runtimes import resolve_runtime, unavailable_reason
+from edgeattn.errors import InputError, UnavailableError
+
+
+def accuracy_from_metrics(metrics: Mapping[str, Any] | None) -> float | None:
+    """top-1 (%) from a manifest's or checkpoint's metrics, whichever common shape it has."""
+    if not metrics:
+        return None
+    for candidate in (
+        metrics.get("top1"),
+        (metrics.get("val") or {}).get("top1") if isinstance(metrics.get("val"), dict) else None,
+        (metrics.get("accuracy") or {}).get("top1")
+        if isinstance(metrics.get("accuracy"), dict)
+        else metrics.get("accuracy"),
+    ):
+        if isinstance(candidate, int | float):
+            return float(candidate)
+    return None
+
+
+def preflight(path: Path, runtime: str) -> str:
+    """Fail before any timing when an artifact is missing or corrupt; returns the runtime to use."""
+    if not path.exists():
+        raise InputError(f"artifact {path} does not exist", "check the path")
+    rt = resolve_runtime(path, runtime)
+    if rt == "torch":
+        from edgeattn.checkpoint import FORMAT, read_payload
+
+        payload = read_payload(path)
+        if payload.get("format") != FORMAT:
+            raise InputError(
+                f"{path} is not an edgeattn checkpoint",
+                "create one with `edgeattn train` or `edgeattn import`",
+            )
+    else:
+        from edgeattn.manifest import read_manifest
+
+        read_manifest(path)  # manifest present, well-formed, and its sha256 matches the file
+        if rt == "onnxruntime":
+            check_onnx_readable(path)
+    return rt
+
+
+def check_onnx_readable(path: Path) -> None:
+    """A truncated or non-ONNX file fails here, in one line, before any process starts."""
+    import onnx
+
+    try:
+        onnx.load_model(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001  protobuf raises DecodeError, onnx its own errors
+        raise InputError(
+            f"{path} is not a readable ONNX model ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})",
+            "re-export it (the file is corrupt or truncated)",
+        ) from None
+
+
+def _labels(paths: list[Path], labels: Mapping[Path | str, str] | None) -> dict[Path, str]:
+    given = {Path(k): v for k, v in (labels or {}).items()}
+    names = [p.name for p in paths]
+    return {p: given.get(p) or (p.name if names.count(p.name) == 1 else str(p)) for p in paths}
+
+
+def _run_isolated(
+    path: Path, runtime: str, settings: BenchSettings, timeout_s: float | None
+) -> dict[str, Any]:
+    import edgeattn
+
+    with tempfile.TemporaryDirectory(prefix="edgeattn-bench-") as tmp:
+        req, res = Path(tmp) / "request.json", Path(tmp) / "result.json"
+        req.write_text(
+            json.dumps({"artifact": str(path.resolve()), "runtime": runtime, "settings": settings.to_dict()})
+        )
+        env = dict(
+            os.environ,
+            EDGEATTN_QUIET="1",
+            OMP_NUM_THREADS=str(settings.threads),
+            MKL_NUM_THREADS=str(settings.threads),
+        )
+        root = str(Path(edgeattn.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "edgeattn.bench.worker", str(req), str(res)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+            )
+        except subprocess.TimeoutExpired:
+            raise InputError(
+                f"measuring {path.name} took longer than {timeout_s:.0f} s",
+                "use fewer --iters / a shorter --seconds",
+            ) from None
+        if not res.exists():
+            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:] or ["no output"]
+            raise InputError(
+                f"the benchmark process for {path.name} died (exit {proc.returncode}: {tail[0][:200]})",
+                "check that the artifact runs (`edgeattn eval`/`validate`); a negative exit is a signal such as out-of-memory",
+            )
+        return json.loads(res.read_text())
+
+
+def _run_inline(path: Path, runtime: str, settings: BenchSettings) -> dict[str, Any]:
+    from edgeattn.errors import EdgeAttnError
+
+    try:
+        return {"ok": True, "result": measure_artifact(path, runtime, settings)}
+    except UnavailableError as exc:
+        return {"ok": False, "error": {"kind": "unavailable", "problem": exc.problem, "fix": exc.fix}}
+    except EdgeAttnError:
+        raise
+
+
+def _raise_error(path: Path, error: dict[str, Any]) -> None:
+    if error["kind"] == "input":
+        raise InputError(error["problem"], error.get("fix"))
+    raise InputError(
+        f"measuring {path.name} failed ({error['problem'][:300]})",
+        "check that the artifact runs (`edgeattn eval`/`validate`); report the traceback in the JSON if it does",
+    )
+
+
+def default_baseline(rows: list[BenchRow]) -> str | None:
+    """The first FP32 artifact measured (the one a user deploys without edgeattn), else the first."""
+    for r in rows:
+        if r.precision == "fp32":
+            return r.artifact
+    return rows[0].artifact if rows else None
+
+
+def apply_baseline(rows: list[BenchRow], baseline_artifact: str | None) -> None:
+    base = {r.batch: r for r in rows if r.artifact == baseline_artifact}
+    for r in rows:
+        b = base.get(r.batch)
+        r.is_baseline = r.artifact == baseline_artifact
+        if b is not None and r.median_ms > 0 and b.median_ms > 0:
+            r.speedup = b.median_ms / r.median_ms
+            r.latency_ratio = r.median_ms / b.median_ms
+
+
+def bench_artifacts(
+    artifacts: list[Path],
+    *,
+    runtime: str = "auto",
+    batches: list[int] | None = None,
+    threads: int = 2,
+    warmup: int = 10,
+    iters: int | None = 50,
+    seconds: float | None = None,
+    baseline: Path | None = None,
+    pin: bool = False,
+    graph_optimization: str = "all",
+    execution_mode: str = "sequential",
+    compute_units: str = "all",
+    min_iters: int = 5,
+    macs: bool = True,
+    isolate: bool = True,
+    labels: Mapping[Path | str, str] | None = None,
+    extras: Mapping[Path | str, Mapping[str, Any]] | None = None,
+    title: str = "edgeattn bench",
+    notes: list[str] | None = None,
+    timeout_s: float | None = None,
+) -> BenchReport:
+    """Measure every artifact at every batch size and compare each with the baseline.
+
+    `isolate=True` runs each artifact in a fresh process (per-artifact peak RSS, no shared thread
+    pools); `extras[path]` may give `top1` (and `accuracy_note`, `macs`) the artifact's own manifest
+    does not carry. Returns a `BenchReport` (rows, skipped entries with reasons, environment).
+    """
+    settings = BenchSettings(
+        batches=list(batches or [1]),
+        threads=threads,
+        pin=pin,
+        warmup=warmup,
+        iters=iters,
+        seconds=seconds,
+        min_iters=min_iters,
+        graph_optimization=graph_optimization,
+        execution_mode=execution_mode,
+        compute_units=compute_units,
+        macs=macs,
+    )
+    paths = [Path(a) for a in artifacts]
+    if baseline is not None and Path(baseline) not in paths:
+        paths.insert(0, Path(baseline))
+    if not paths:
+        raise InputError(
+            "no artifact to benchmark", "give one or more artifacts (.pt, .onnx, .engine, .mlpackage)"
+        )
+    dupes = sorted({str(p) for p in paths if paths.count(p) > 1})
+    if dupes:
+        raise InputError(f"artifact given twice: {', '.join(dupes)}", "list each artifact once")
+    runtimes = {p: preflight(p, runtime) for p in paths}
+    names = _labels(paths, labels)
+    extra = {Path(k): dict(v) for k, v in (extras or {}).items()}
+    env = capture_environment(threads, pin, settings.to_dict())
+    report = BenchReport(env=env, settings=settings.to_dict(), title=title, notes=list(notes or []))
+    if not isolate:
+        report.notes.append("all artifacts ran in one process: peak RSS accumulates over the artifacts")
+    usable = env["cpu"].get("usable_cores") or 1
+    if threads > usable:
+        report.notes.append(
+            f"{threads} threads on {usable} usable cores: the runtimes' thread pools are oversubscribed"
+        )
+
+    from edgeattn.progress import make_progress
+
+    with make_progress() as progress:
+        task = progress.add_task(title, total=len(paths), status="")
+        for path in paths:
+            rt = runtimes[path]
+            progress.update(task, status=f"{names[path]} on {rt}")
+            reason = unavailable_reason(rt)
+            if reason:
+                report.skipped.append(Skipped(str(path), names[path], rt, reason))
+                progress.advance(task)
+                continue
+            response = (
+                _run_isolated(path, rt, settings, timeout_s) if isolate else _run_inline(path, rt, settings)
+            )
+            if not response["ok"]:
+                error = response["error"]
+                if error["kind"] != "unavailable":
+                    _raise_error(path, error)
+                reason = error["problem"] + (f" ({error['fix']})" if error.get("fix") else "")
+                report.skipped.append(Skipped(str(path), names[path], rt, reason))
+            else:
+                report.rows += _rows(path, names[path], rt, response["result"], extra.get(path, {}), report)
+            progress.advance(task)
+
+    base = str(Path(baseline)) if baseline is not None else default_baseline(report.rows)
+    if baseline is not None and not any(r.artifact == base for r in report.rows):
+        report.notes.append(
+            f"the baseline {Path(baseline).name} was not measured here, so no ratios are given"
+        )
+    apply_baseline(report.rows, base)
+    report.baseline = names.get(Path(base)) if base else None
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    env["load_average_end"] = [round(v, 2) for v in load] if load else None
+    warning = busy_warning(env)
+    if warning:
+        report.notes.append(warning)
+    return report
+
+
+def _rows(
+    path: Path, label: str, rt: str, result: dict[str, Any], extra: dict[str, Any], report: BenchReport
+) -> list[BenchRow]:
+    rows = []
+    top1 = extra.get("top1", accuracy_from_metrics(result.get("metrics")))
+    for b in result["batches"]:
+        if b["status"] != "ok":
+            report.skipped.append(Skipped(str(path), label, rt, b["reason"], batch=b["batch"]))
+            continue
+        rows.append(
+            BenchRow(
+                artifact=str(path),
+                label=label,
+                runtime=result["runtime"],
+                runtime_kind=rt,
+                precision=result["precision"],
+                batch=b["batch"],
+                median_ms=b["median_ms"],
+                mean_ms=b["mean_ms"],
+                p90_ms=b["p90_ms"],
+                p99_ms=b["p99_ms"],
+                min_ms=b["min_ms"],
+                max_ms=b["max_ms"],
+                std_ms=b["std_ms"],
+                throughput_ips=b["throughput_ips"],
+                iterations=b["iterations"],
+                first_run_ms=b["first_run_ms"],
+                load_ms=result["load_ms"],
+                peak_rss_mb=result["memory"]["peak_rss_mb"],
+                load_rss_mb=result["memory"]["load_rss_mb"],
+                macs=extra.get("macs", result.get("macs")),
+                top1=top1,
+                accuracy_note=extra.get("accuracy_note", ""),
+                timer=result.get("timer", ""),
+                pinned_cpus=result.get("pinned_cpus"),
+                format=result.get("format", ""),
+                sha256=result.get("sha256", ""),
+                source_kind=result.get("source_kind", ""),
+                history=list(result.get("history", [])),
+            )
+        )
+    return rows

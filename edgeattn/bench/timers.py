@@ -1,0 +1,52 @@
+"""How one run is timed, per runner kind: wall clock on CPU, CUDA events on the GPU.
+
+CPU runtimes return when the work is done, so a monotonic clock around `run` is the latency. GPU work
+is asynchronous: like trtexec, the TensorRT timer records CUDA events on the runner's stream around one
+run (pinned host buffers, host-to-device copy, enqueue, device-to-host copy; the runner synchronises)
+and reads the elapsed GPU time, so host-side Python overhead is not counted as GPU latency.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from edgeattn.registry import Registry
+
+Timer = Callable[[Callable[[], Any]], float]  # runs fn once, returns milliseconds
+
+
+def wallclock_timer(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter_ns()
+    fn()
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+TimerFactory = Callable[[Any], Timer]
+TIMERS: Registry[TimerFactory] = Registry("timer")
+
+
+@TIMERS.register("tensorrt")
+def cuda_event_timer(runner: Any) -> Timer:
+    """CUDA events on the TensorRT runner's stream (`runner.cudart`, `runner.stream`: see trt_runner.py)."""
+    from edgeattn.runtime.trt_runner import cuda_call
+
+    cudart, stream = runner.cudart, runner.stream
+    start, end = cuda_call(cudart.cudaEventCreate()), cuda_call(cudart.cudaEventCreate())
+
+    def timer(fn: Callable[[], Any]) -> float:
+        cuda_call(cudart.cudaEventRecord(start, stream))
+        fn()
+        cuda_call(cudart.cudaEventRecord(end, stream))
+        cuda_call(cudart.cudaEventSynchronize(end))
+        return float(cuda_call(cudart.cudaEventElapsedTime(start, end)))
+
+    return timer
+
+
+def timer_for(runner: Any) -> tuple[str, Timer]:
+    """(name, timer) for `runner`: its kind's device timer where one is registered, else wall clock."""
+    if runner.kind in TIMERS:
+        return f"{runner.kind} device timer (CUDA events)", TIMERS.get(runner.kind)(runner)
+    return "wall clock (perf_counter)", wallclock_timer

@@ -1,0 +1,137 @@
+"""Export a checkpoint to a deployable artifact (ONNX, TensorRT engine, Core ML package) + manifest.
+
+`export_artifact` validates the whole request (target, precision, batch, opset, output paths) before
+any slow work, then hands it to the target's exporter from `EXPORTERS`. Exporter modules import their
+heavy runtimes (onnxruntime, tensorrt, coremltools) lazily, so listing targets costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from edgeattn.checkpoint import ModelHandle, load_checkpoint
+from edgeattn.errors import InputError
+from edgeattn.export.base import (
+    EXPORTERS,
+    QUANTIZED_KIND,
+    BatchSpec,
+    Exporter,
+    ExportRequest,
+    parse_dynamic_batch,
+)
+from edgeattn.fileio import check_writable
+from edgeattn.manifest import ArtifactManifest, manifest_path
+
+__all__ = [
+    "EXPORTERS",
+    "BatchSpec",
+    "Exporter",
+    "ExportRequest",
+    "export_artifact",
+    "exporter_for",
+    "parse_dynamic_batch",
+]
+
+_EXPORTER_MODULES = ("edgeattn.export.onnx", "edgeattn.export.tensorrt", "edgeattn.export.coreml")
+
+
+def _load_exporters() -> None:
+    for module in _EXPORTER_MODULES:
+        importlib.import_module(module)
+
+
+def exporter_for(target: str) -> Exporter:
+    _load_exporters()
+    return EXPORTERS.get(target)
+
+
+def export_artifact(
+    ckpt: Path | str | ModelHandle,
+    target: str,
+    out: Path | str,
+    *,
+    precision: str | None = None,
+    batch: int = 1,
+    dynamic_batch: tuple[int, int, int] | None = None,
+    opset: int = 17,
+    data: str | None = None,
+    overwrite: bool = True,
+    **target_options: Any,
+) -> ArtifactManifest:
+    """Export `ckpt` for `target`, writing `out` and its manifest `out.json` atomically.
+
+    `precision` defaults to the target's (onnx fp32, tensorrt fp16, coreml fp16; int8 for a quantized
+    checkpoint). `dynamic_batch=(min, opt, max)` replaces the fixed `batch`. `data` is the data set used
+    where an export needs real images (Core ML activation calibration). Target options: see each
+    exporter's `option_defaults` (e.g. coreml `input="image"|"tensor"`, `deployment_target="iOS16"`;
+    tensorrt `workspace_mib`, `timing_cache`; onnx `exporter`, `fp16_io`, `runtime`).
+    """
+    exporter = exporter_for(target)
+    out = Path(out)
+    if out.suffix.lower() not in exporter.suffixes:
+        raise InputError(
+            f"--out {out} does not suit target {target}",
+            f"give a path ending in {' or '.join(exporter.suffixes)} (e.g. {out.with_suffix(exporter.suffixes[0]).name})",
+        )
+    unknown = sorted(set(target_options) - set(exporter.option_defaults))
+    if unknown:
+        known = ", ".join(sorted(exporter.option_defaults)) or "none"
+        raise InputError(f"target {target} has no option {', '.join(unknown)}", f"its options are: {known}")
+    if dynamic_batch is not None:
+        batch_spec = BatchSpec.range(*dynamic_batch)
+    else:
+        batch_spec = BatchSpec.static(batch)
+
+    # Cheap path checks first: a typo in --out must not cost a model load.
+    _check_outputs([out, manifest_path(out)], overwrite)
+    handle, source = _handle(ckpt)
+    if precision is None:
+        precision = (
+            QUANTIZED_KIND
+            if handle.kind == QUANTIZED_KIND and QUANTIZED_KIND in exporter.precisions
+            else exporter.default_precision
+        )
+    if precision not in exporter.precisions:
+        raise InputError(
+            f"target {target} does not export --precision {precision}",
+            f"choose one of: {', '.join(exporter.precisions)}",
+        )
+    req = ExportRequest(
+        handle=handle,
+        target=target,
+        out=out,
+        precision=precision,
+        batch=batch_spec,
+        opset=int(opset),
+        data=data,
+        source=source,
+        options={**exporter.option_defaults, **target_options},
+        overwrite=overwrite,
+    )
+    exporter.check(req)
+    _check_outputs(exporter.outputs(req), overwrite)
+    return exporter.export(req)
+
+
+def _handle(ckpt: Path | str | ModelHandle) -> tuple[ModelHandle, str]:
+    if isinstance(ckpt, ModelHandle):
+        return ckpt, ""
+    path = Path(ckpt)
+    return load_checkpoint(path), str(path)
+
+
+def _check_outputs(paths: list[Path], overwrite: bool) -> None:
+    seen = set()
+    for path in paths:
+        if path in seen:
+            continue
+        seen.add(path)
+        if path.exists() and not overwrite:
+            raise InputError(
+                f"{path} already exists", "pass --overwrite to replace it, or choose another --out"
+            )
+        if path.exists() and path.is_dir() and path.suffix != ".mlpackage":
+            raise InputError(f"{path} is a folder", "give a file path for --out")
+        check_writable(path, overwrite=True)

@@ -1,0 +1,391 @@
+"""Loading and checking a recipe file: YAML → `Recipe`, every problem named by key path and line.
+
+Checking happens in two passes, both before any work: the schema (types, ranges, unknown keys, target
+× precision) and then the facts outside the file (the checkpoint and data exist, the model name is in
+the zoo, int8 exports have a quantize section, runtimes exist). Both report all problems at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from edgeattn.errors import EdgeAttnError, InputError
+from edgeattn.pipeline.schema import QUANTIZED_PRECISIONS, Recipe
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass
+class Problem:
+    """One thing wrong with a recipe: where (key path, line) and what."""
+
+    loc: Loc
+    message: str
+    line: int | None = None
+
+    @property
+    def path(self) -> str:
+        return format_loc(self.loc)
+
+    def __str__(self) -> str:
+        where = self.path or "(top level)"
+        return f"{where}{f' (line {self.line})' if self.line else ''}: {self.message}"
+
+
+class RecipeError(InputError):
+    """A recipe that cannot be run (exit 2); `problems` lists everything that is wrong."""
+
+    def __init__(self, file: Path, problems: list[Problem]) -> None:
+        self.file = file
+        self.problems = problems
+        more = (
+            f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
+            if len(problems) > 1
+            else ""
+        )
+        super().__init__(
+            f"recipe {file}: {problems[0]}{more}",
+            f"fix the recipe (`edgeattn recipe check {file}` lists every problem)" if more else None,
+        )
+
+
+@dataclass
+class LoadedRecipe:
+    """A checked recipe plus what was resolved from outside it (absolute paths, the run's name)."""
+
+    recipe: Recipe
+    file: Path
+    text: str
+    name: str
+    base_dir: Path
+    checkpoint_config: dict[str, Any] | None = None  # config stored in model.checkpoint, when given
+    warnings: list[str] = field(default_factory=list)
+
+    def path(self, p: Path | str | None) -> Path | None:
+        """A recipe path, resolved against the recipe's folder."""
+        if p is None:
+            return None
+        p = Path(p).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def data_spec(self, spec: str) -> str:
+        """A data spec with its path (if any) resolved against the recipe's folder."""
+        if spec.startswith("builtin:"):
+            return spec
+        suffix = "@all" if spec.endswith("@all") else ""
+        return str(self.path(spec.removesuffix("@all"))) + suffix
+
+
+def format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + ("validate" if part == "validate_" else str(part))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- YAML
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (YAML would silently keep the last one)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice (first on line {seen[key] + 1})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def _line_of(root: yaml.Node | None, loc: Loc) -> int | None:
+    """1-based line of the deepest node along `loc` in the composed YAML tree."""
+    node, line = root, None
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        part = "validate" if part == "validate_" else part
+        nxt = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    nxt, line = v, k.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            nxt = node.value[part]
+            line = nxt.start_mark.line + 1
+        node = nxt
+    return line
+
+
+def parse_yaml(file: Path) -> tuple[dict[str, Any], str, yaml.Node | None]:
+    if not file.exists():
+        raise InputError(f"recipe {file} does not exist", "check the path (recipes live in recipes/)")
+    if file.is_dir():
+        raise InputError(f"{file} is a folder", "give a recipe .yaml file")
+    text = file.read_text(encoding="utf-8")
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506  (a SafeLoader subclass)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"recipe {file} is not valid YAML{where}: {what}", "fix the YAML syntax") from None
+    if data is None:
+        raise InputError(
+            f"recipe {file} is empty", "start from `edgeattn recipe new --model NAME --target onnx`"
+        )
+    if not isinstance(data, dict):
+        raise InputError(
+            f"recipe {file} must be a mapping of sections (model, data, ...)", "see `edgeattn recipe new`"
+        )
+    return data, text, root
+
+
+# ------------------------------------------------------------------------------------------ schema
+def _schema_problems(exc: ValidationError, root: yaml.Node | None) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc: Loc = tuple(p for p in err["loc"] if p not in ("function-after", "function-before"))
+        ctx = err.get("ctx") or {}
+        if "at" in ctx:
+            at = ctx["at"]
+            loc = loc + tuple(_split_at(at))
+        msg = err["msg"]
+        if err["type"] == "missing":
+            msg = "missing (required)"
+        elif "input" in err and not isinstance(err["input"], dict | list) and str(err["input"]) not in msg:
+            msg = f"{msg} (got {err['input']!r})"
+        problems.append(Problem(loc, msg, _line_of(root, loc)))
+    return problems
+
+
+def _split_at(at: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in str(at).replace("]", "").split("["):
+        if piece.isdigit():
+            parts.append(int(piece))
+        elif piece:
+            parts.append(piece)
+    return parts
+
+
+# ------------------------------------------------------------------------------------------- facts
+def _fact_problems(loaded: LoadedRecipe) -> list[Problem]:
+    """Checks that need the file system or the registries (the schema cannot know them)."""
+    r = loaded.recipe
+    problems: list[Problem] = []
+
+    def add(loc: Loc, message: str) -> None:
+        problems.append(Problem(loc, message))
+
+    # model: a checkpoint that exists and is ours, or a zoo name with a train section
+    if r.model.checkpoint is not None:
+        ckpt = loaded.path(r.model.checkpoint)
+        if r.train is not None:
+            add(
+                ("train",),
+                "a train section and model.checkpoint were both given — remove one (the checkpoint is the baseline)",
+            )
+        try:
+            loaded.checkpoint_config = _checkpoint_config(ckpt)
+        except EdgeAttnError as exc:
+            add(("model", "checkpoint"), exc.one_line())
+        else:
+            stored = loaded.checkpoint_config
+            if r.model.name and r.model.name != stored["name"]:
+                add(
+                    ("model", "name"),
+                    f"{r.model.name!r} does not match the checkpoint's model {stored['name']!r} — drop model.name or fix it",
+                )
+            if r.model.input_size and r.model.input_size != stored["input_size"]:
+                add(
+                    ("model", "input_size"),
+                    f"{r.model.input_size} does not match the checkpoint's {stored['input_size']} — drop it",
+                )
+            if r.model.num_classes and r.model.num_classes != stored["num_classes"]:
+                add(
+                    ("model", "num_classes"),
+                    f"{r.model.num_classes} does not match the checkpoint's {stored['num_classes']}",
+                )
+            if r.model.options and r.model.options != stored.get("options", {}):
+                add(
+                    ("model", "options"),
+                    "options cannot change a trained checkpoint's architecture — drop model.options",
+                )
+    else:
+        if r.train is None:
+            add(("train",), "missing — give a train section (to train model.name first) or model.checkpoint")
+        _check_model_name(r, add)
+    if r.train is not None and r.train.teacher is not None and not loaded.path(r.train.teacher).exists():
+        add(("train", "teacher"), f"file {loaded.path(r.train.teacher)} does not exist")
+
+    # data: paths exist
+    for key in ("train", "calib", "eval"):
+        spec = getattr(r.data, key)
+        if spec is None or spec.startswith("builtin:"):
+            if spec is not None:
+                _check_builtin(spec, ("data", key), add)
+            continue
+        resolved = Path(loaded.data_spec(spec).removesuffix("@all"))
+        if not resolved.exists():
+            add(
+                ("data", key),
+                f"data set {resolved} does not exist — give builtin:digits, an ImageFolder folder or an .npz",
+            )
+
+    # prune: importance and scope exist
+    if r.prune_enabled:
+        _check_registered("edgeattn.prune", "IMPORTANCE", r.prune.importance, ("prune", "importance"), add)
+        _check_registered("edgeattn.prune", "SCOPES", r.prune.scope, ("prune", "scope"), add)
+
+    # export: int8 needs a quantize section
+    for i, t in enumerate(r.export.targets):
+        for j, p in enumerate(t.precisions):
+            if p in QUANTIZED_PRECISIONS and r.quantize is None:
+                add(
+                    ("export", "targets", i, "precisions", j),
+                    f"{p} needs a quantize section (ptq: {{}} and/or qat: {{}})",
+                )
+    for i, t in enumerate(r.export.targets):
+        _check_target_options(t.target, t.options, ("export", "targets", i, "options"), add)
+    seen: dict[str, int] = {}
+    for i, t in enumerate(r.export.targets):
+        if t.target in seen:
+            add(
+                ("export", "targets", i, "target"),
+                f"{t.target} is listed twice (also targets[{seen[t.target]}]) — merge their precisions",
+            )
+        seen.setdefault(t.target, i)
+
+    # bench: runtimes exist
+    from edgeattn.runtime.base import _BACKEND_MODULES, RUNNERS
+
+    runtimes = sorted({"auto", *_BACKEND_MODULES, *RUNNERS.names()})
+    for i, rt in enumerate(r.bench.runtimes):
+        if rt not in runtimes:
+            close = difflib.get_close_matches(rt, runtimes, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            add(("bench", "runtimes", i), f"unknown runtime {rt!r} — {hint}choose from {', '.join(runtimes)}")
+    return problems
+
+
+def _check_registered(module: str, registry: str, name: str, loc: Loc, add) -> None:
+    """`name` must be in the stage's own registry (so a recipe knows every importance score, scope, ...)."""
+    import importlib
+
+    try:
+        reg = getattr(importlib.import_module(module), registry)
+    except (ModuleNotFoundError, AttributeError):  # the stage is not part of this build: its step will say so
+        return
+    if name not in reg:
+        try:
+            reg.get(name)
+        except InputError as exc:
+            add(loc, exc.one_line())
+
+
+def _check_target_options(target: str, options: dict[str, Any], loc: Loc, add) -> None:
+    """Unknown exporter options are refused here, not after the model has been trained."""
+    try:
+        from edgeattn.export import exporter_for
+
+        known = list(exporter_for(target).option_defaults)
+    except ModuleNotFoundError:  # exporter not installed in this build: the export step will say so
+        return
+    for key in options:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
+            hint = (
+                f"did you mean {close[0]!r}?" if close else f"{target} options: {', '.join(known) or 'none'}"
+            )
+            add((*loc, str(key)), f"unknown {target} option — {hint}")
+
+
+def _checkpoint_config(path: Path) -> dict[str, Any]:
+    from edgeattn.checkpoint import FORMAT, read_payload
+
+    payload = read_payload(path)
+    if payload.get("format") != FORMAT or "config" not in payload:
+        raise InputError(
+            f"{path} is not an edgeattn checkpoint",
+            "import it first: edgeattn import STATE_DICT --model NAME --out CKPT",
+        )
+    config = dict(payload["config"])
+    config["kind"] = payload.get("kind", "fp32")
+    return config
+
+
+def _check_model_name(r: Recipe, add) -> None:
+    from edgeattn.models import ModelConfig, model_spec, validate_config
+
+    try:
+        spec = model_spec(str(r.model.name))
+    except EdgeAttnError as exc:
+        add(("model", "name"), exc.one_line())
+        return
+    try:
+        size = r.model.input_size or spec.default_input_size
+        validate_config(ModelConfig(spec.name, r.model.num_classes or 10, size, dict(r.model.options)))
+    except EdgeAttnError as exc:
+        add(("model", "input_size"), exc.one_line())
+    known = set(spec.default_options)
+    unknown = set(r.model.options) - known - {"dropout"} if known else set()
+    if unknown:
+        add(
+            ("model", "options"),
+            f"unknown {spec.name} option(s) {sorted(unknown)} — known: {', '.join(sorted(known))}",
+        )
+
+
+def _check_builtin(spec: str, loc: Loc, add) -> None:
+    from edgeattn.data.sources import BUILTIN_DATASETS
+
+    name = spec.split(":", 1)[1]
+    if name not in BUILTIN_DATASETS:
+        try:
+            BUILTIN_DATASETS.get(name)
+        except InputError as exc:
+            add(loc, exc.one_line())
+
+
+# --------------------------------------------------------------------------------------------- API
+def check_recipe(file: Path | str) -> tuple[LoadedRecipe | None, list[Problem]]:
+    """Every problem in a recipe (empty list: runnable). YAML syntax errors still raise InputError."""
+    file = Path(file)
+    data, text, root = parse_yaml(file)
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        return None, _schema_problems(exc, root)
+    loaded = LoadedRecipe(
+        recipe=recipe, file=file, text=text, name=recipe.name or file.stem, base_dir=file.resolve().parent
+    )
+    problems = _fact_problems(loaded)
+    for p in problems:
+        p.line = p.line or _line_of(root, p.loc)
+    return loaded, problems
+
+
+def load_recipe(file: Path | str) -> LoadedRecipe:
+    """A checked recipe, or `RecipeError` naming every problem (nothing has been run yet)."""
+    loaded, problems = check_recipe(file)
+    if problems or loaded is None:
+        raise RecipeError(Path(file), problems)
+    return loaded

@@ -1,0 +1,7 @@
+"""The pipeline's stages, registered in `STAGES` in the order they run.
+
+One module per stage; each plans its steps from the run state and imports its library function
+lazily inside the step, so loading the pipeline (e.g. for `edgeattn recipe check`) stays cheap.
+"""
+
+from edgeattn.pipeline.stages import bench, export, prune, quantize, train, validate  # noqa: F401  (each registers itself with its order)

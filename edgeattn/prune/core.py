@@ -1,0 +1,382 @@
+"""`prune_checkpoint`: score heads, remove them structurally, optionally fine-tune, save and report.
+
+Everything the user can get wrong (target, scope, importance, data, output paths, a model without
+heads) is checked before any work, and nothing is written unless the whole run succeeds. The pruned
+model is rebuilt from its new `heads_kept` and compared with the in-memory one before it is saved,
+so a written checkpoint always reloads into exactly its shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgeattn.checkpoint import ModelHandle, load_checkpoint, load_state_into, save_checkpoint
+from edgeattn.data import ImageSet, load_split
+from edgeattn.errors import InputError
+from edgeattn.fileio import check_writable
+from edgeattn.models import ModelConfig, build_model
+from edgeattn.models.heads import attention_blocks
+from edgeattn.models.profile import count_macs, count_params
+from edgeattn.prune.importance import IMPORTANCE, ScoreData, check_method_fits, score_heads
+from edgeattn.prune.report import write_reports
+from edgeattn.prune.selection import SCOPES, Candidate, check_target
+from edgeattn.prune.structural import (
+    clone_model,
+    current_kept,
+    head_mac_costs,
+    keep_local,
+    original_head_counts,
+    prunable_blocks,
+)
+from edgeattn.train import TrainConfig, evaluate, fit, predict_logits
+
+MIN_SCORE_IMAGES = 16  # fewer calibration images than this cannot rank heads reliably
+
+
+@dataclasses.dataclass
+class PruneData:
+    score: ScoreData | None
+    val: ImageSet
+    train: ImageSet | None
+
+
+def _check_outputs(out: Path, report_dir: Path | None) -> None:
+    check_writable(out)
+    if report_dir is not None:
+        report_dir = Path(report_dir)
+        if report_dir.exists() and not report_dir.is_dir():
+            raise InputError(f"--report-dir {report_dir} is a file", "give a folder for the report")
+        check_writable(report_dir / "prune_report.json")
+
+
+def _no_heads_error(handle: ModelHandle, path: str) -> InputError:
+    blocks = attention_blocks(handle.module)
+    kinds = sorted({b.kind for b in blocks})
+    if not blocks:
+        what = "has no attention blocks"
+    elif all(not b.adapter.has_heads for b in blocks):
+        what = f"has only attention blocks without heads ({', '.join(kinds)} × {len(blocks)})"
+    else:
+        what = "has no attention heads left (all were removed before)"
+    return InputError(
+        f"{path} ({handle.config.name}) {what}: there are no heads to prune",
+        "prune a model with multi-head attention (mobilevit_*, efficientformer_*, attn_vgg* with attention=linear or softmax)",
+    )
+
+
+def _load_data(
+    data: str,
+    handle: ModelHandle,
+    needs_scores: bool,
+    finetune: bool,
+    calib_size: int | None,
+    val_size: int | None,
+    seed: int,
+    batch_size: int,
+) -> PruneData:
+    size = handle.config.input_size
+    val = load_split(data, "val", size).subset(val_size, seed)
+    if val.num_classes != handle.config.num_classes:
+        raise InputError(
+            f"the model predicts {handle.config.num_classes} classes but {data} has {val.num_classes}",
+            "prune with the data set the model was trained on",
+        )
+    score = None
+    if needs_scores:
+        calib = load_split(data, "calib", size).subset(calib_size, seed)
+        if len(calib) < MIN_SCORE_IMAGES:
+            raise InputError(
+                f"the calibration split of {data} has {len(calib)} images; scoring heads needs at least {MIN_SCORE_IMAGES}",
+                "give a larger data set (or --importance l1 / random, which need no data)",
+            )
+        score = ScoreData(calib.to_model_input(handle.input_spec), calib.labels, batch_size)
+    train = load_split(data, "train", size) if finetune else None
+    return PruneData(score, val, train)
+
+
+def prune_handle(
+    handle: ModelHandle,
+    data: str,
+    *,
+    ratio: float | None = None,
+    heads: int | None = None,
+    target_macs: float | None = None,
+    importance: str = "taylor",
+    scope: str = "global",
+    min_heads_per_block: int = 1,
+    finetune_epochs: int = 0,
+    distill: bool = True,
+    iterative_steps: int = 1,
+    seed: int = 0,
+    calib_size: int | None = 512,
+    val_size: int | None = None,
+    finetune_lr: float = 1e-3,
+    batch_size: int = 64,
+    score_batch_size: int = 32,
+    source: str = "<model>",
+) -> tuple[ModelHandle, dict[str, Any]]:
+    """Prune a loaded model; returns the pruned handle (config.heads_kept set) and the report dict."""
+    start = time.perf_counter()
+    target = check_target(ratio, heads, target_macs, min_heads_per_block)
+    method = IMPORTANCE.get(importance)
+    scope_impl = SCOPES.get(scope)
+    if iterative_steps < 1:
+        raise InputError(f"--iterative-steps {iterative_steps} is below 1", "use 1 (one shot) or more")
+    if finetune_epochs < 0:
+        raise InputError(f"--finetune-epochs {finetune_epochs} is negative", "use 0 (no fine-tune) or more")
+    if handle.kind != "fp32":
+        raise InputError(
+            f"{source} is a {handle.kind} checkpoint", "prune the FP32 model, then quantize the pruned one"
+        )
+    teacher = handle.module.eval()
+    blocks = prunable_blocks(teacher)
+    if not blocks:
+        raise _no_heads_error(handle, source)
+    check_method_fits(importance, blocks)
+    size = handle.config.input_size
+    macs_before = count_macs(teacher, size)
+    costs = head_mac_costs(teacher, size, macs_before) if target.macs is not None else {}
+    plan = scope_impl.plan(
+        [Candidate(b.path, b.num_heads, torch.zeros(b.num_heads), costs.get(b.path, 0.0)) for b in blocks],
+        target,
+        min_heads_per_block,
+        macs_before,
+    )
+    pdata = _load_data(
+        data, handle, method.needs_data, finetune_epochs > 0, calib_size, val_size, seed, score_batch_size
+    )
+
+    original = original_head_counts(handle.config, teacher)
+    kept = current_kept(handle.config, original)  # original indices, updated as heads go
+    heads_before = {p: len(k) for p, k in kept.items()}
+    first_scores: dict[str, list[float | None]] = {}
+    steps_log = []
+    student = clone_model(teacher)
+    removed_count: dict[str, int] = {}
+    macs_now = macs_before
+    for step in range(1, iterative_steps + 1):
+        live = prunable_blocks(student)
+        scores = score_heads(importance, student, live, pdata.score, seed + step - 1)
+        cands = [Candidate(b.path, b.num_heads, scores[b.path], costs.get(b.path, 0.0)) for b in live]
+        drop = scope_impl.choose(
+            cands, plan, min_heads_per_block, step, iterative_steps, removed_count, macs_now
+        )
+        keep_now = {c.path: [h for h in range(c.heads) if h not in set(drop.get(c.path, []))] for c in cands}
+        step_scores = {}
+        for c in cands:
+            by_orig: list[float | None] = [None] * original[c.path]
+            for local, orig in enumerate(kept[c.path]):
+                by_orig[orig] = float(c.scores[local])
+            step_scores[c.path] = by_orig
+            first_scores.setdefault(c.path, by_orig)
+        removed_now = {p: [kept[p][h] for h in sorted(d)] for p, d in drop.items() if d}
+        for path, local in keep_now.items():
+            kept[path] = [kept[path][h] for h in local]
+            removed_count[path] = removed_count.get(path, 0) + len(drop.get(path, []))
+        keep_local(student, keep_now)
+        if target.macs is not None:
+            macs_now = count_macs(student, size)
+        steps_log.append({"step": step, "removed": removed_now, "scores": step_scores})
+
+    spec = handle.input_spec
+    top1_before = evaluate(teacher, pdata.val, spec)["top1"]
+    top1_pruned = evaluate(student, pdata.val, spec)["top1"]
+    ft_log: list[dict] = []
+    top1_ft = None
+    if finetune_epochs > 0:
+        cfg = TrainConfig(epochs=finetune_epochs, batch_size=batch_size, lr=finetune_lr, seed=seed)
+        ft_log = fit(
+            student,
+            pdata.train,
+            spec,
+            cfg,
+            teacher=teacher if distill else None,
+            description="recovery fine-tune",
+        )
+        top1_ft = evaluate(student, pdata.val, spec)["top1"]
+    student.eval()
+
+    new_config = ModelConfig(
+        handle.config.name,
+        handle.config.num_classes,
+        handle.config.input_size,
+        dict(handle.config.options),
+        {p: list(k) for p, k in kept.items()},
+    )
+    reload_diff = _verify_rebuild(student, new_config, pdata.val.subset(4, seed).to_model_input(spec), source)
+
+    residual_only = [p for p, k in kept.items() if not k]
+    headless = [
+        {"path": b.path, "kind": b.kind} for b in attention_blocks(teacher) if not b.adapter.has_heads
+    ]
+    kinds = {b.path: b.kind for b in attention_blocks(teacher, with_headless=False)}
+    block_rows = [
+        {
+            "path": p,
+            "kind": kinds.get(p, "residual_only"),
+            "heads_original": original[p],
+            "heads_before": heads_before[p],
+            "heads_after": len(kept[p]),
+            "kept": list(kept[p]),
+            "removed": [h for h in current_kept(handle.config, original)[p] if h not in kept[p]],
+            "scores": first_scores.get(p, [None] * original[p]),
+            "residual_only": not kept[p],
+        }
+        for p in original
+    ]
+    n_before, n_after = sum(heads_before.values()), sum(len(k) for k in kept.values())
+    pruned = ModelHandle(
+        module=student,
+        config=new_config,
+        input_spec=spec,
+        kind="fp32",
+        history=list(handle.history),
+        metrics={"val": {"top1": top1_ft if top1_ft is not None else top1_pruned}, "data": data},
+        extra=dict(handle.extra),
+    )
+    report = {
+        "checkpoint": source,
+        "out": None,
+        "model": handle.config.name,
+        "input_size": size,
+        "data": data,
+        "importance": importance,
+        "importance_description": method.description,
+        "scope": scope,
+        "target": target.describe(),
+        "ratio": ratio,
+        "heads_requested": heads,
+        "target_macs": target_macs,
+        "min_heads_per_block": min_heads_per_block,
+        "iterative_steps": iterative_steps,
+        "seed": seed,
+        "score_images": len(pdata.score.labels) if pdata.score is not None else 0,
+        "heads": {"before": n_before, "after": n_after, "removed": n_before - n_after},
+        "params": {"before": count_params(teacher), "after": count_params(student)},
+        "macs": {"before": macs_before, "after": count_macs(student, size)},
+        "top1": {
+            "before": top1_before,
+            "after_prune": top1_pruned,
+            "after_finetune": top1_ft,
+            "n": len(pdata.val),
+        },
+        "finetune": {
+            "epochs": finetune_epochs,
+            "distill": bool(distill and finetune_epochs > 0),
+            "lr": finetune_lr,
+            "log": ft_log,
+        },
+        "blocks": block_rows,
+        "headless_blocks": headless,
+        "residual_only_blocks": residual_only,
+        "steps": steps_log,
+        "reload_max_abs_diff": reload_diff,
+        "heads_kept": new_config.heads_kept,
+        "files": {},
+        "seconds": None,
+    }
+    pruned.with_step(
+        "prune",
+        data=data,
+        importance=importance,
+        scope=scope,
+        target=target.describe(),
+        min_heads_per_block=min_heads_per_block,
+        iterative_steps=iterative_steps,
+        heads_before=n_before,
+        heads_after=n_after,
+        residual_only_blocks=residual_only,
+        top1_before=top1_before,
+        top1_after_prune=top1_pruned,
+        finetune_epochs=finetune_epochs,
+        distill=bool(distill and finetune_epochs > 0),
+        top1_after_finetune=top1_ft,
+    )
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    return pruned, report
+
+
+@torch.no_grad()
+def _verify_rebuild(student: torch.nn.Module, config: ModelConfig, x: torch.Tensor, source: str) -> float:
+    """Rebuild the architecture from `heads_kept`, load the pruned weights, compare outputs."""
+    rebuilt = build_model(config)
+    try:
+        load_state_into(rebuilt, student.state_dict(), Path(source), config.name)
+    except InputError as exc:  # our bug, not the user's input
+        raise RuntimeError(f"pruned weights do not fit the model rebuilt from heads_kept: {exc}") from None
+    diff = float((predict_logits(rebuilt, x) - predict_logits(student, x)).abs().max()) if len(x) else 0.0
+    if not diff <= 1e-5:
+        raise RuntimeError(
+            f"pruned model rebuilt from heads_kept differs from the pruned model by {diff:.2e}"
+        )
+    return diff
+
+
+def prune_checkpoint(
+    ckpt: Path | str | ModelHandle,
+    data: str,
+    out: Path | str,
+    *,
+    ratio: float | None = None,
+    heads: int | None = None,
+    target_macs: float | None = None,
+    importance: str = "taylor",
+    scope: str = "global",
+    min_heads_per_block: int = 1,
+    finetune_epochs: int = 0,
+    distill: bool = True,
+    iterative_steps: int = 1,
+    report_dir: Path | str | None = None,
+    seed: int = 0,
+    calib_size: int | None = 512,
+    val_size: int | None = None,
+    finetune_lr: float = 1e-3,
+) -> dict[str, Any]:
+    """Prune attention heads of `ckpt`, write the pruned checkpoint to `out`, return the report.
+
+    `ratio`: share of the model's heads to remove, in [0, 1); `heads`: number of heads to remove;
+    `target_macs`: MAC budget of the pruned model — exactly one of the three. Report files (JSON,
+    Markdown, heat map) go to `report_dir` when given. Nothing is written if anything fails.
+    """
+    out = Path(out)
+    report_dir = Path(report_dir) if report_dir is not None else None
+    check_target(ratio, heads, target_macs, min_heads_per_block)
+    IMPORTANCE.get(importance)
+    SCOPES.get(scope)
+    _check_outputs(out, report_dir)
+    if isinstance(ckpt, ModelHandle):
+        handle, source = ckpt, "<model handle>"
+        handle = dataclasses.replace(
+            handle, module=clone_model(handle.module)
+        )  # never modify the caller's model
+    else:
+        handle, source = load_checkpoint(ckpt), str(ckpt)
+    pruned, report = prune_handle(
+        handle,
+        data,
+        ratio=ratio,
+        heads=heads,
+        target_macs=target_macs,
+        importance=importance,
+        scope=scope,
+        min_heads_per_block=min_heads_per_block,
+        finetune_epochs=finetune_epochs,
+        distill=distill,
+        iterative_steps=iterative_steps,
+        seed=seed,
+        calib_size=calib_size,
+        val_size=val_size,
+        finetune_lr=finetune_lr,
+        source=source,
+    )
+    report["out"] = str(out)
+    save_checkpoint(pruned, out)
+    report["files"]["checkpoint"] = str(out)
+    if report_dir is not None:
+        write_reports(report, report_dir)
+    return report

@@ -1,0 +1,323 @@
+"""Graph passes that turn an exported fake-quant ONNX into the Q/DQ form a runtime fuses.
+
+The torch exporter writes every NNCF quantizer as a QuantizeLinear/DequantizeLinear pair at exactly
+the point the torch model quantizes, but in a literal form: weights as float initializers followed by
+QuantizeLinear, linear weights transposed after their DequantizeLinear, BatchNorm left after the
+quantized conv, float biases. Runtimes only fuse the canonical pattern (int8 weight initializer ->
+DequantizeLinear -> Conv/MatMul, BN folded, int32 bias for onnxruntime's QLinearConv), so these
+passes rewrite to it. Every rewrite is exact in real arithmetic (BN folding rescales per-channel
+weight scales; a negative BN scale flips the sign of the int8 values), so the ONNX still computes
+what the torch model computes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from edgeattn.registry import Registry
+
+STANDARD_DOMAINS = {"", "ai.onnx"}
+
+
+class GraphView:
+    """Indexes of one ONNX graph (initializers, producers, consumers), rebuilt after each change."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.model = model
+        self.graph = model.graph
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.inits = {i.name: i for i in self.graph.initializer}
+        self.producer = {o: n for n in self.graph.node for o in n.output}
+        self.consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+        for n in self.graph.node:
+            for t in n.input:
+                self.consumers[t].append(n)
+        self.outputs = {o.name for o in self.graph.output}
+
+    def array(self, name: str) -> np.ndarray | None:
+        init = self.inits.get(name)
+        return None if init is None else numpy_helper.to_array(init)
+
+    def set_array(self, name: str, value: np.ndarray) -> None:
+        if name in self.inits:
+            self.graph.initializer.remove(self.inits[name])
+        # np.array, not np.ascontiguousarray: the latter turns a 0-d scalar (e.g. a Gather index) into
+        # shape [1], which breaks the rank of shape arithmetic in dynamic-batch graphs.
+        self.graph.initializer.append(numpy_helper.from_array(np.array(value, order="C"), name))
+        self.inits = {i.name: i for i in self.graph.initializer}
+
+    def unique(self, base: str) -> str:
+        names = set(self.inits) | set(self.producer) | {i.name for i in self.graph.input}
+        name, k = base, 0
+        while name in names:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
+    def sole_consumer(self, tensor: str) -> onnx.NodeProto | None:
+        users = self.consumers.get(tensor, [])
+        return users[0] if len(users) == 1 and tensor not in self.outputs else None
+
+    def rename_tensor(self, old: str, new: str) -> None:
+        """Make every consumer (and graph output) read `new` instead of `old`."""
+        for n in self.graph.node:
+            for i, t in enumerate(n.input):
+                if t == old:
+                    n.input[i] = new
+        for o in self.graph.output:
+            if o.name == old:
+                o.name = new
+
+
+def attr(node: onnx.NodeProto, name: str, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def set_attr(node: onnx.NodeProto, name: str, value) -> None:
+    for a in list(node.attribute):
+        if a.name == name:
+            node.attribute.remove(a)
+    node.attribute.append(helper.make_attribute(name, value))
+
+
+def _dq_params(
+    view: GraphView, node: onnx.NodeProto
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
+    """(int values, scale, zero point, axis) of a DequantizeLinear of initializers, else None."""
+    if node is None or node.op_type != "DequantizeLinear":
+        return None
+    arrays = [view.array(t) for t in node.input[:3]] + ([None] if len(node.input) < 3 else [])
+    if arrays[0] is None or arrays[1] is None:
+        return None
+    zp = arrays[2] if arrays[2] is not None else np.zeros_like(arrays[1], dtype=arrays[0].dtype)
+    return arrays[0], arrays[1], zp, int(attr(node, "axis", 1))
+
+
+# ------------------------------------------------------------------------------------------ passes
+def constants_to_initializers(view: GraphView) -> int:
+    """Constant nodes become initializers; Identity nodes of initializers are bypassed."""
+    changed = 0
+    for node in list(view.graph.node):
+        if (
+            node.op_type == "Constant"
+            and attr(node, "value") is not None
+            and node.output[0] not in view.outputs
+        ):
+            view.set_array(node.output[0], numpy_helper.to_array(attr(node, "value")))
+            view.graph.node.remove(node)
+            changed += 1
+    view.refresh()
+    for node in list(view.graph.node):
+        if node.op_type == "Identity" and node.input[0] in view.inits and node.output[0] not in view.outputs:
+            view.rename_tensor(node.output[0], node.input[0])
+            view.graph.node.remove(node)
+            changed += 1
+    view.refresh()
+    return changed
+
+
+def fold_weight_quantize(view: GraphView) -> int:
+    """QuantizeLinear(float initializer) -> int8/uint8 initializer (ONNX rounding: half to even)."""
+    changed = 0
+    for node in list(view.graph.node):
+        if node.op_type != "QuantizeLinear":
+            continue
+        x, scale = view.array(node.input[0]), view.array(node.input[1])
+        zp = view.array(node.input[2]) if len(node.input) > 2 else None
+        if x is None or scale is None or (len(node.input) > 2 and zp is None):
+            continue
+        zp = zp if zp is not None else np.zeros((), np.uint8)
+        axis = int(attr(node, "axis", 1)) % x.ndim
+        shape = [1] * x.ndim
+        if scale.ndim == 1 and scale.size > 1:
+            shape[axis] = -1
+        info = np.iinfo(zp.dtype)
+        q = np.rint(x / scale.reshape(shape)) + zp.astype(np.int64).reshape(shape)
+        view.set_array(node.output[0], np.clip(q, info.min, info.max).astype(zp.dtype))
+        view.graph.node.remove(node)
+        changed += 1
+    view.refresh()
+    return changed
+
+
+def fold_transposed_weights(view: GraphView) -> int:
+    """Transpose(DequantizeLinear(int8 initializer)) -> DequantizeLinear(transposed initializer)."""
+    changed = 0
+    for node in list(view.graph.node):
+        if node.op_type != "Transpose":
+            continue
+        dq = view.producer.get(node.input[0])
+        params = _dq_params(view, dq)
+        if params is None or view.sole_consumer(dq.output[0]) is not node:
+            continue
+        q, scale, _, axis = params
+        perm = list(attr(node, "perm", list(range(q.ndim))[::-1]))
+        new_q = view.unique(dq.input[0] + "_T")
+        view.set_array(new_q, np.transpose(q, perm))
+        dq.input[0] = new_q
+        if scale.ndim == 1 and scale.size > 1:
+            set_attr(dq, "axis", perm.index(axis % q.ndim))
+        view.rename_tensor(node.output[0], dq.output[0])
+        view.graph.node.remove(node)
+        view.refresh()
+        changed += 1
+    return changed
+
+
+def fold_batchnorm(view: GraphView) -> int:
+    """Conv(DQ(int8 W)) -> BatchNormalization  =>  Conv(DQ(±int8 W, scale*|k|), bias'), k = g/sqrt(v+e)."""
+    changed = 0
+    for conv in list(view.graph.node):
+        if conv.op_type != "Conv":
+            continue
+        bn = view.sole_consumer(conv.output[0])
+        if bn is None or bn.op_type != "BatchNormalization" or len(bn.output) != 1:
+            continue
+        dq = view.producer.get(conv.input[1])
+        params = _dq_params(view, dq)
+        bn_params = [view.array(t) for t in bn.input[1:5]]
+        if params is None or any(p is None for p in bn_params) or len(view.consumers[dq.output[0]]) != 1:
+            continue
+        q, scale, zp, axis = params
+        if np.any(zp != 0) or (scale.size > 1 and axis % q.ndim != 0):
+            continue
+        gamma, beta, mean, var = (p.astype(np.float64) for p in bn_params)
+        k = gamma / np.sqrt(var + float(attr(bn, "epsilon", 1e-5)))
+        cout = q.shape[0]
+        scale_c = np.broadcast_to(scale.astype(np.float64).reshape(-1), (cout,))
+        sign = np.where(k < 0, -1, 1)
+        info = np.iinfo(q.dtype)
+        new_q = np.clip(
+            q.astype(np.int64) * sign.reshape(-1, *([1] * (q.ndim - 1))), info.min, info.max
+        ).astype(q.dtype)
+        bias = (
+            view.array(conv.input[2]).astype(np.float64)
+            if len(conv.input) > 2 and conv.input[2]
+            else np.zeros(cout)
+        )
+        names = {s: view.unique(f"{conv.input[1]}_bn_{s}") for s in ("q", "scale", "zp", "bias")}
+        view.set_array(names["q"], new_q)
+        view.set_array(names["scale"], (scale_c * np.abs(k)).astype(np.float32))
+        view.set_array(names["zp"], np.zeros(cout, dtype=q.dtype))
+        view.set_array(names["bias"], ((bias - mean) * k + beta).astype(np.float32))
+        dq.input[:] = [names["q"], names["scale"], names["zp"]]
+        set_attr(dq, "axis", 0)
+        if len(conv.input) > 2:
+            conv.input[2] = names["bias"]
+        else:
+            conv.input.append(names["bias"])
+        view.rename_tensor(bn.output[0], conv.output[0])
+        view.graph.node.remove(bn)
+        view.refresh()
+        changed += 1
+    return changed
+
+
+def quantize_biases(view: GraphView) -> int:
+    """Float bias of a Conv/Gemm with Q/DQ input and weight -> int32 DQ (scale = s_x * s_w), which
+    onnxruntime needs to fuse the node into one QLinearConv / QGemm kernel."""
+    changed = 0
+    for node in list(view.graph.node):
+        if node.op_type not in ("Conv", "Gemm") or len(node.input) < 3 or node.input[2] not in view.inits:
+            continue
+        x_node = view.producer.get(node.input[0])
+        w_params = _dq_params(view, view.producer.get(node.input[1]))
+        if x_node is None or x_node.op_type != "DequantizeLinear" or w_params is None:
+            continue
+        sx = view.array(x_node.input[1])
+        if sx is None or sx.size != 1:
+            continue
+        bias = view.array(node.input[2]).astype(np.float64)
+        sw = np.broadcast_to(w_params[1].astype(np.float64).reshape(-1), bias.shape)
+        scale = float(sx.reshape(())) * sw
+        q = np.rint(bias / np.maximum(scale, 1e-30))
+        if np.abs(q).max(initial=0) >= 2**31 - 1:
+            continue
+        names = {s: view.unique(f"{node.input[2]}_i32_{s}") for s in ("q", "scale", "zp")}
+        view.set_array(names["q"], q.astype(np.int32))
+        view.set_array(names["scale"], scale.astype(np.float32))
+        view.set_array(names["zp"], np.zeros(bias.shape, np.int32))
+        out = view.unique(f"{node.input[2]}_dq")
+        view.graph.node.append(
+            helper.make_node(
+                "DequantizeLinear", [names["q"], names["scale"], names["zp"]], [out], name=out, axis=0
+            )
+        )
+        node.input[2] = out
+        view.refresh()
+        changed += 1
+    return changed
+
+
+def remove_dead(view: GraphView) -> int:
+    """Drop nodes nobody reads and initializers nobody uses; put nodes in topological order."""
+    removed = 0
+    while True:
+        view.refresh()
+        dead = [
+            n
+            for n in view.graph.node
+            if all(o not in view.consumers and o not in view.outputs for o in n.output if o)
+        ]
+        if not dead:
+            break
+        for n in dead:
+            view.graph.node.remove(n)
+        removed += len(dead)
+    used = {t for n in view.graph.node for t in n.input}
+    for init in list(view.graph.initializer):
+        if init.name not in used and init.name not in view.outputs:
+            view.graph.initializer.remove(init)
+    toposort(view)
+    view.refresh()
+    return removed
+
+
+def toposort(view: GraphView) -> None:
+    avail = set(view.inits) | {i.name for i in view.graph.input} | {""}
+    pending, ordered = list(view.graph.node), []
+    while pending:
+        rest = []
+        for n in pending:
+            if all(t in avail for t in n.input):
+                ordered.append(n)
+                avail.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):
+            raise RuntimeError(f"graph has a cycle or dangling inputs near {rest[0].name}")
+        pending = rest
+    del view.graph.node[:]
+    view.graph.node.extend(ordered)
+
+
+GraphPass = Callable[[GraphView], int]
+COMMON_PASSES: list[GraphPass] = [
+    constants_to_initializers,
+    fold_weight_quantize,
+    fold_transposed_weights,
+    fold_batchnorm,
+]
+# Runtime -> the passes its Q/DQ form needs (TensorRT keeps biases in float; it quantizes them itself).
+RUNTIME_PASSES: Registry[list[GraphPass]] = Registry("runtime for INT8 ONNX")
+RUNTIME_PASSES.register("onnxruntime", [*COMMON_PASSES, quantize_biases, remove_dead])
+RUNTIME_PASSES.register("tensorrt", [*COMMON_PASSES, remove_dead])
+
+
+def apply_passes(model: onnx.ModelProto, runtime: str) -> dict[str, int]:
+    view = GraphView(model)
+    return {p.__name__: p(view) for p in RUNTIME_PASSES.get(runtime)}
+
+
+def nonstandard_ops(model: onnx.ModelProto) -> list[str]:
+    return sorted({f"{n.domain}::{n.op_type}" for n in model.graph.node if n.domain not in STANDARD_DOMAINS})

@@ -1,0 +1,195 @@
+"""Where INT8 goes: Q/DQ placement chosen for the runtime that will serve the model.
+
+INT8 is not automatically faster. On onnxruntime's x86 CPU kernels an int8 Conv only runs as one
+fused QLinearConv when its input, weight *and output* are quantized, and every fused conv pays for
+NHWC layout changes and Q/DQ of its neighbours; depthwise and thin convs (few MACs per output
+element) lose more to that overhead than their int8 arithmetic saves. Measured here (2-core AVX2, no
+VNNI, batch 1): quantizing every op like `onnxruntime.quantization.quantize_static` makes
+mobilevit_xxs ~1.8x and efficientformer_l1 ~1.4x *slower* than FP32, while int8 only for convs with
+>= 256 MACs per output element (with their outputs quantized) plus the linear layers runs
+efficientformer_l1 and attn_vgg16 ~25-30 % faster than FP32 and mobilevit_xxs at FP32 speed.
+
+A `PlacementPolicy` decides per layer (Conv2d / Linear module) whether it is INT8, and whether the
+fused-kernel pattern needs an output quantizer after conv (+BN) (+ReLU). The same placement is used
+by the torch (NNCF fake-quant) model and its exported ONNX, so both compute the same thing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from torch import nn
+
+from edgeattn.registry import Registry
+
+
+@dataclass(frozen=True)
+class PlacementPolicy:
+    name: str
+    description: str
+    min_macs_per_output: int = 0  # a conv is INT8 only if in_channels/groups * kh * kw >= this
+    linear: bool = True  # nn.Linear layers (constant weights) are INT8
+    conv_output_quantizers: bool = False  # quantize conv(+BN)(+ReLU) outputs so the runtime fuses them
+    # x86 int8 kernels without VNNI (AVX2) add pairs of u8*s8 products in int16 and saturate with
+    # full 8-bit weights; 7-bit weights (NNCF's OverflowFix) keep every pair sum in range.
+    weights_7bit: bool = False
+
+    def layer_decision(self, module: nn.Module) -> tuple[bool, str]:
+        """(int8?, reason) for one compute layer."""
+        if isinstance(module, nn.Linear):
+            return (True, "int8") if self.linear else (False, f"linear layers stay float for {self.name}")
+        if isinstance(module, nn.Conv2d):
+            k = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            if k >= self.min_macs_per_output:
+                return True, "int8"
+            kind = (
+                "depthwise conv" if module.groups > 1 and module.groups == module.in_channels else "thin conv"
+            )
+            return (
+                False,
+                f"{kind}: {k} MACs/output < {self.min_macs_per_output}, int8 does not pay off on {self.name}",
+            )
+        return False, "no int8 kernel"
+
+
+PLACEMENTS: Registry[PlacementPolicy] = Registry("quantization placement (runtime)")
+PLACEMENTS.register(
+    "onnxruntime",
+    PlacementPolicy(
+        "onnxruntime",
+        "onnxruntime CPU: linear layers and convs with >= 256 MACs/output in INT8 (fused QLinearConv), "
+        "depthwise/thin convs, norms, activations, softmax and reshapes in float",
+        min_macs_per_output=256,
+        conv_output_quantizers=True,
+        weights_7bit=True,
+    ),
+)
+PLACEMENTS.register(
+    "tensorrt",
+    PlacementPolicy(
+        "tensorrt",
+        "TensorRT: every conv and linear layer INT8 (Q/DQ on inputs; TensorRT fuses and picks output precision)",
+        min_macs_per_output=0,
+        conv_output_quantizers=False,
+    ),
+)
+
+COMPUTE_TYPES = (nn.Conv2d, nn.Linear)
+OP_TYPES = {"conv2d", "linear"}
+# Ops that may sit between a conv and the quantizer of its output without blocking kernel fusion.
+FUSABLE_AFTER_CONV = {"batch_norm": {"batch_norm"}, "relu": {"relu", "relu_"}}
+
+
+@dataclass
+class LayerPlan:
+    name: str  # module path
+    type: str  # Conv2d | Linear
+    params: int
+    int8: bool
+    reason: str
+    op_names: list[str] = field(default_factory=list)  # NNCF op nodes that call this module
+    output_points: list[str] = field(default_factory=list)  # ops whose output gets a fusion quantizer
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    policy: str
+    layers: list[LayerPlan]
+    ignored_ops: list[str]  # every NNCF op node that must not get input quantizers
+    output_points: list[str]  # NNCF op names whose output (port 0) gets a quantizer for fusion
+
+    @property
+    def int8_layers(self) -> list[LayerPlan]:
+        return [layer for layer in self.layers if layer.int8]
+
+
+def compute_layers(model: nn.Module) -> dict[str, nn.Module]:
+    return {name: m for name, m in model.named_modules() if isinstance(m, COMPUTE_TYPES)}
+
+
+def match_patterns(names: list[str], patterns: list[str]) -> dict[str, list[str]]:
+    """pattern -> module names it matches (fnmatch, or a module path prefix)."""
+    out: dict[str, list[str]] = {}
+    for pat in patterns:
+        out[pat] = [
+            n for n in names if fnmatch.fnmatchcase(n, pat) or n == pat or n.startswith(pat.rstrip(".") + ".")
+        ]
+    return out
+
+
+def build_plan(
+    model: nn.Module,
+    graph: Any,
+    policy: PlacementPolicy,
+    ignored: list[str] | tuple[str, ...] = (),
+    keep_float: dict[str, str] | None = None,
+) -> Plan:
+    """Decide every compute layer of `model` from its NNCF graph (built on an example input)."""
+    layers = compute_layers(model)
+    ops_of: dict[str, list[str]] = {}
+    for node in graph.get_all_nodes():
+        if node.node_type in OP_TYPES:
+            weight = _weight_name(graph, node)
+            if weight and weight.rsplit(".", 1)[0] in layers:
+                ops_of.setdefault(weight.rsplit(".", 1)[0], []).append(node.node_name)
+    ignored_by_user = {n for names in match_patterns(list(layers), list(ignored)).values() for n in names}
+    keep_float = keep_float or {}
+    plans: list[LayerPlan] = []
+    for name, module in layers.items():
+        int8, reason = policy.layer_decision(module)
+        if name not in ops_of:
+            int8, reason = False, "not called in forward"
+        elif name in ignored_by_user:
+            int8, reason = False, "--ignored"
+        elif int8 and name in keep_float:
+            int8, reason = False, keep_float[name]
+        plans.append(
+            LayerPlan(
+                name,
+                type(module).__name__,
+                sum(p.numel() for p in module.parameters()),
+                int8,
+                reason,
+                ops_of.get(name, []),
+            )
+        )
+    selected = {op for p in plans if p.int8 for op in p.op_names}
+    ignored_ops = [
+        n.node_name
+        for n in graph.get_all_nodes()
+        if n.node_name not in selected
+        and n.node_type not in ("nncf_model_const", "nncf_model_input", "nncf_model_output")
+    ]
+    points: list[str] = []
+    if policy.conv_output_quantizers:
+        for p in plans:
+            if p.int8 and p.type == "Conv2d":
+                p.output_points = [_fusion_output_point(graph, op) for op in p.op_names]
+                points += p.output_points
+    return Plan(policy.name, plans, ignored_ops, points)
+
+
+def _weight_name(graph: Any, node: Any) -> str | None:
+    for edge in graph.get_input_edges(node):
+        if edge.input_port_id == 1 and edge.from_node.node_type == "nncf_model_const":
+            return edge.from_node.layer_attributes.name
+    return None
+
+
+def _fusion_output_point(graph: Any, op_name: str) -> str:
+    """The op after conv [-> batch_norm] [-> relu] whose output a fused int8 conv kernel produces."""
+    node = graph.get_node_by_name(op_name)
+    for stage in ("batch_norm", "relu"):
+        nxt = graph.get_next_nodes(node)
+        if (
+            len(nxt) == 1
+            and nxt[0].node_type in FUSABLE_AFTER_CONV[stage]
+            and len(graph.get_output_edges(node)) == 1
+        ):
+            node = nxt[0]
+    return node.node_name

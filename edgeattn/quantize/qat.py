@@ -1,0 +1,85 @@
+"""Quantization-aware training: fine-tune the PTQ model with its fake-quant in place, distilling
+from the FP32 model (edgeattn.train.fit: AdamW, cosine LR, progress), optionally under DDP.
+
+Weight decay is off: AdamW would otherwise shrink the trainable quantizer scales every step.
+BatchNorm layers keep their running statistics (they run in inference mode during QAT): the
+statistics of small fine-tuning batches would otherwise drift away from those the quantizer ranges
+were calibrated with, and the model that is trained is exactly the one that is deployed (BN folded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from torch import nn
+
+from edgeattn.data.imageset import ImageSet
+from edgeattn.models.config import InputSpec
+from edgeattn.quantize.distributed import DistContext, ddp_wrapper
+from edgeattn.train import TrainConfig, fit
+
+
+@dataclass
+class QATOptions:
+    epochs: int = 2
+    lr: float = 1e-4
+    batch_size: int = 64
+    seed: int = 0
+    distill_alpha: float = 0.7
+    distill_temperature: float = 2.0
+
+
+def run_qat(
+    model: nn.Module,
+    teacher: nn.Module,
+    train_set: ImageSet,
+    spec: InputSpec,
+    opts: QATOptions,
+    ctx: DistContext | None = None,
+    on_epoch_end: Callable[[int], dict | None] | None = None,
+) -> list[dict]:
+    cfg = TrainConfig(
+        epochs=opts.epochs,
+        batch_size=opts.batch_size,
+        lr=opts.lr,
+        weight_decay=0.0,
+        warmup_epochs=0.0,
+        distill_alpha=opts.distill_alpha,
+        distill_temperature=opts.distill_temperature,
+        seed=opts.seed,
+    )
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    with frozen_batchnorm(model):
+        return fit(
+            model,
+            train_set,
+            spec,
+            cfg,
+            teacher=teacher,
+            description="QAT" if ctx is None else f"QAT rank {ctx.rank}/{ctx.world}",
+            on_epoch_end=on_epoch_end,
+            wrap_model=ddp_wrapper(ctx) if ctx is not None else None,
+            sampler_world=(ctx.rank, ctx.world) if ctx is not None else None,
+        )
+
+
+@contextlib.contextmanager
+def frozen_batchnorm(model: nn.Module) -> Iterator[None]:
+    """Run every BatchNorm of `model` with its running statistics, even when fit() calls train()."""
+
+    def use_running_stats(module: nn.Module, _inputs: tuple) -> None:
+        module.training = False
+
+    handles = [
+        m.register_forward_pre_hook(use_running_stats)
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()

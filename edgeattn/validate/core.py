@@ -1,0 +1,283 @@
+"""`validate_artifact`: run an exported artifact on its own runtime and the reference in torch on the
+same images, measure the drift, check the gates, write the reports.
+
+The artifact goes through its runner (`open_runner`), which reads the manifest and applies the
+manifest's preprocessing — so a manifest with the wrong normalisation shows up as drift, exactly as it
+would on the device. Everything that would make the comparison meaningless (class count, input size,
+data set) is checked before any inference and reported as bad input (exit 2).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeattn.data import load_split
+from edgeattn.errors import InputError
+from edgeattn.evaluation import check_data_fits
+from edgeattn.fileio import check_writable
+from edgeattn.runtime import Runner, open_runner
+from edgeattn.validate.gates import GateResult, Gates, check_gates
+from edgeattn.validate.metrics import DriftMetrics, drift_metrics
+
+
+@dataclass
+class ValidationReport:
+    artifact: str
+    reference: str
+    data: str
+    split: str
+    artifact_info: dict[str, Any]
+    reference_info: dict[str, Any]
+    metrics: DriftMetrics
+    gates: list[GateResult]
+    warnings: list[str] = field(default_factory=list)
+    layerwise: Any = None  # LayerwiseReport when asked for
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def failed(self) -> list[GateResult]:
+        return [g for g in self.gates if not g.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "edgeattn.validation",
+            "passed": self.passed,
+            "artifact": self.artifact,
+            "reference": self.reference,
+            "data": self.data,
+            "split": self.split,
+            "artifact_info": self.artifact_info,
+            "reference_info": self.reference_info,
+            "metrics": self.metrics.to_dict(),
+            "gates": [g.to_dict() for g in self.gates],
+            "warnings": list(self.warnings),
+            "layerwise": self.layerwise.to_dict() if self.layerwise is not None else None,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def runner_info(runner: Runner, path: Path) -> dict[str, Any]:
+    manifest = getattr(runner, "manifest", None)
+    info = {
+        "path": str(path),
+        **runner.info(),
+        "num_classes": runner.num_classes,
+        "input_size": list(runner.input_spec.size),
+        "preprocessing": {
+            k: v for k, v in runner.input_spec.to_dict().items() if k not in ("size", "channels", "layout")
+        },
+        "image_input": bool(runner.image_input),
+    }
+    if manifest is not None:
+        info.update(target=manifest.target, model=manifest.config.name, sha256=manifest.sha256)
+    handle = getattr(runner, "handle", None)
+    if handle is not None:
+        info.update(model=handle.config.name, checkpoint_kind=handle.kind)
+    return info
+
+
+def check_compatible(
+    artifact: Runner, reference: Runner, artifact_path: Path, reference_path: Path
+) -> list[str]:
+    """Refuse comparisons that cannot mean anything; return warnings for ones that may surprise."""
+    if artifact.num_classes != reference.num_classes:
+        raise InputError(
+            f"{artifact_path.name} predicts {artifact.num_classes} classes but the reference {reference_path.name} predicts {reference.num_classes}",
+            "validate the artifact against the checkpoint it was exported from",
+        )
+    if tuple(artifact.input_spec.size) != tuple(reference.input_spec.size):
+        a, r = artifact.input_spec.size, reference.input_spec.size
+        raise InputError(
+            f"{artifact_path.name} takes {a[0]}x{a[1]} inputs but the reference {reference_path.name} takes {r[0]}x{r[1]}",
+            "validate the artifact against the checkpoint it was exported from (or re-export at the reference's size)",
+        )
+    warnings = []
+    a_spec, r_spec = artifact.input_spec, reference.input_spec
+    for name in ("mean", "std", "interpolation", "crop_pct"):
+        av, rv = getattr(a_spec, name), getattr(r_spec, name)
+        same = np.allclose(av, rv, atol=1e-6) if not isinstance(av, str) else av == rv
+        if not same:
+            warnings.append(
+                f"the artifact's manifest preprocesses with {name}={av}, the reference with {rv}: expect drift from that alone"
+            )
+    a_model = runner_info(artifact, artifact_path).get("model")
+    r_model = runner_info(reference, reference_path).get("model")
+    if a_model and r_model and a_model != r_model:
+        warnings.append(f"the artifact was exported from {a_model}, the reference is {r_model}")
+    return warnings
+
+
+def predict_all(runner: Runner, images: Any, label: str, batch_size: int = 64) -> np.ndarray:
+    """Logits of `runner` for uint8 images, with a progress bar (long on big eval sets)."""
+    from edgeattn.progress import make_progress
+
+    chunk = max(batch_size, 256)
+    outs = []
+    with make_progress() as progress:
+        task = progress.add_task(label, total=len(images), status=runner.runtime)
+        for i in range(0, len(images), chunk):
+            outs.append(runner.predict(images[i : i + chunk], batch_size=batch_size))
+            progress.update(task, advance=len(images[i : i + chunk]))
+    return np.concatenate(outs) if outs else np.empty((0, runner.num_classes), np.float32)
+
+
+def open_reference(reference: Path, threads: int | None = None) -> Runner:
+    if not Path(reference).exists():
+        raise InputError(
+            f"reference {reference} does not exist", "give the FP32 checkpoint the artifact was exported from"
+        )
+    return open_runner(reference, threads=threads)
+
+
+def load_eval_set(data: str, split: str, reference: Runner, reference_path: Path, limit: int | None) -> Any:
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit {limit} must be at least 1", "give a positive number of images")
+    dataset = load_split(data, split, reference.input_spec.size[0]).subset(limit)
+    check_data_fits(reference.num_classes, dataset.num_classes, reference_path, data)
+    return dataset
+
+
+def validate_artifact(
+    artifact: Path,
+    reference: Path,
+    data: str,
+    *,
+    gates: Gates | None = None,
+    junit: Path | None = None,
+    json_out: Path | None = None,
+    markdown: Path | None = None,
+    layerwise: bool = False,
+    split: str = "val",
+    limit: int | None = None,
+    layerwise_samples: int = 16,
+    layerwise_verify: int = 3,
+    threads: int | None = None,
+) -> ValidationReport:
+    """Compare `artifact` (any runnable kind) with `reference` (the FP32 checkpoint) on `data`.
+
+    Reports go to the given paths (written even when a gate fails); the caller decides what a failed
+    gate means (the CLI exits 1).
+    """
+    from edgeattn.validate.reports import write_reports
+
+    start = time.perf_counter()
+    artifact, reference = Path(artifact), Path(reference)
+    gates = gates or Gates()
+    for out in (junit, json_out, markdown):
+        if out is not None:
+            check_writable(Path(out))
+    ref_runner = open_reference(reference, threads)
+    try:
+        art_runner = open_runner(artifact, threads=threads)
+        try:
+            warnings = check_compatible(art_runner, ref_runner, artifact, reference)
+            if layerwise:
+                _check_layerwise_input(artifact, art_runner)
+            dataset = load_eval_set(data, split, ref_runner, reference, limit)
+            ref_logits = predict_all(ref_runner, dataset.images, f"reference {reference.name}")
+            report = measure(
+                art_runner, artifact, ref_logits, runner_info(ref_runner, reference), dataset, gates, warnings
+            )
+            report.reference, report.data, report.split = str(reference), data, split
+            if layerwise:
+                report.layerwise = _layerwise(
+                    artifact, reference, art_runner, ref_runner, dataset, layerwise_samples, layerwise_verify
+                )
+        finally:
+            art_runner.close()
+    finally:
+        ref_runner.close()
+    report.seconds = time.perf_counter() - start
+    write_reports(report, json_out=json_out, markdown=markdown, junit=junit)
+    return report
+
+
+def measure(
+    art_runner: Runner,
+    artifact: Path,
+    ref_logits: np.ndarray,
+    ref_info: dict[str, Any],
+    dataset: Any,
+    gates: Gates,
+    warnings: list[str],
+) -> ValidationReport:
+    """Run one opened artifact on the data set and compare it with the reference's logits."""
+    art_logits = predict_all(art_runner, dataset.images, f"artifact {artifact.name}")
+    metrics = drift_metrics(ref_logits, art_logits, dataset.labels.numpy(), dataset.classes)
+    return ValidationReport(
+        artifact=str(artifact),
+        reference=str(ref_info.get("path", "")),
+        data=dataset.source,
+        split=dataset.split,
+        artifact_info=runner_info(art_runner, artifact),
+        reference_info=ref_info,
+        metrics=metrics,
+        gates=check_gates(metrics, gates),
+        warnings=warnings,
+    )
+
+
+def _check_layerwise_input(artifact: Path, runner: Runner) -> None:
+    if artifact.suffix.lower() != ".onnx" or runner.precision not in ("int8", "int8-weights"):
+        raise InputError(
+            f"--layerwise compares the INT8 tensors of a QDQ ONNX model with FP32, and {artifact.name} is a {runner.precision} {artifact.suffix or 'artifact'}",
+            "run --layerwise on the INT8 .onnx (e.g. from `edgeattn export --precision int8`)",
+        )
+
+
+def _traced_reference(handle: Any, path: Path) -> Path | None:
+    """The reference exported the way `edgeattn export` does (TorchScript exporter, constant folding),
+    only to read its weights: BatchNorm folded into convolutions the same way lets the FP32 originals
+    of those quantized weights be found. None when the model does not export."""
+    import warnings
+
+    import torch
+
+    x = torch.zeros(1, handle.input_spec.channels, *handle.input_spec.size)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                handle.module.eval(),
+                (x,),
+                str(path),
+                opset_version=17,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+    except Exception:  # noqa: BLE001  best effort: without it, folded weights compare at dequantized values
+        return None
+    return path
+
+
+def _layerwise(
+    artifact: Path,
+    reference: Path,
+    art_runner: Runner,
+    ref_runner: Runner,
+    dataset: Any,
+    samples: int,
+    verify: int,
+) -> Any:
+    from edgeattn.validate.layerwise import layerwise_drift, reference_weights
+
+    handle = getattr(ref_runner, "handle", None)
+    state = handle.module.state_dict() if handle is not None else None
+    if reference.suffix.lower() == ".onnx":
+        weights = reference_weights(fp32_onnx=reference, state_dict=state)
+    else:
+        with tempfile.TemporaryDirectory(prefix="edgeattn-layerwise-") as tmp:
+            traced = _traced_reference(handle, Path(tmp) / "reference.onnx") if handle is not None else None
+            weights = reference_weights(fp32_onnx=traced, state_dict=state)
+    inputs = art_runner.prepare(dataset.subset(samples, seed=1).images)
+    return layerwise_drift(artifact, inputs, weights=weights, verify_top=verify)

@@ -1,0 +1,85 @@
+"""The standing benchmark's pieces: moving weights to the deployment resolution, the INT8 verdict, and
+(slow) a whole run on a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from edgeattn.bench.report import BenchReport, BenchRow
+
+
+def test_at_resolution_keeps_weights_and_resizes_efficientformer_biases(tmp_path):
+    from edgeattn.bench.variants import at_resolution
+    from edgeattn.checkpoint import ModelHandle, load_checkpoint, save_checkpoint
+    from edgeattn.models import ModelConfig
+
+    torch.manual_seed(0)
+    src = save_checkpoint(ModelHandle.new(ModelConfig("efficientformer_l1", 10, 64)), tmp_path / "e64.pt")
+    out = at_resolution(src, 128, tmp_path / "e128.pt")
+    a, b = load_checkpoint(src), load_checkpoint(out)
+    assert b.config.input_size == 128 and b.input_spec.size == (128, 128)
+    sa, sb = a.module.state_dict(), b.module.state_dict()
+    bias = [k for k in sa if k.endswith("attention_biases")]
+    assert bias and all(sa[k].shape[1] == 4 and sb[k].shape[1] == 16 for k in bias)  # 2x2 -> 4x4 token grid
+    same = [k for k in sa if not k.endswith(("attention_biases", "attention_bias_idxs"))]
+    assert all(torch.equal(sa[k], sb[k]) for k in same)
+    with torch.no_grad():
+        assert b.module(torch.zeros(1, 3, 128, 128)).shape == (1, 10)
+    assert b.history[-1]["step"] == "resize"
+
+
+def _row(label: str, precision: str, median: float, top1: float, base: bool = False) -> BenchRow:
+    return BenchRow(artifact=label, label=label, runtime="onnxruntime 1.32.0 (CPUExecutionProvider)", runtime_kind="onnxruntime",
+                    precision=precision, batch=1, median_ms=median, mean_ms=median, p90_ms=median, p99_ms=median, min_ms=median,
+                    max_ms=median, std_ms=0.0, throughput_ips=1000 / median, iterations=5, first_run_ms=median, load_ms=1.0,
+                    top1=top1, is_baseline=base)  # fmt: skip
+
+
+def test_verdict_reports_int8_slower_than_fp32_and_vs_peer():
+    from edgeattn.bench.standing import verdict
+
+    rows = [
+        _row("onnxruntime FP32", "fp32", 10.0, 90.0, base=True),
+        _row("onnxruntime INT8 (edgeattn)", "int8", 12.5, 89.5),
+        _row("onnxruntime INT8 (peer: quantize_static defaults)", "int8", 20.0, 88.0),
+    ]
+    lines = verdict("m", BenchReport(env={}, settings={}, rows=rows))
+    assert "0.80× the speed of FP32" in lines[0] and "recommended for this CPU: FP32" in lines[0]
+    assert "1.60× the peer's speed" in lines[1] and "at least as fast and as accurate" in lines[1]
+    rows[1] = _row("onnxruntime INT8 (edgeattn)", "int8", 6.0, 89.5)
+    assert "recommended for this CPU: INT8" in verdict("m", BenchReport(env={}, settings={}, rows=rows))[0]
+
+
+@pytest.mark.slow
+def test_standing_benchmark_runs_on_a_tiny_model(tmp_path):
+    from edgeattn.bench.standing import StandingModel, StandingSettings, run_standing
+
+    tiny = StandingModel(
+        "attn_vgg11", deploy_size=64, eval_size=32, options={"width": 0.25, "batch_norm": True}, epochs=1
+    )
+    settings = StandingSettings(batches=(1, 2), threads=1, warmup=1, seconds=0.1, min_iters=3, calib_eval=32, calib_deploy=8,
+                                prune_finetune_epochs=0)  # fmt: skip
+    summary = run_standing(tmp_path, (tiny,), settings, log=lambda msg: None)
+    for name in ("attn_vgg11.json", "standing.json", "bench.png", "README-table.md"):
+        assert (tmp_path / name).exists(), name
+    report = BenchReport.from_dict(json.loads((tmp_path / "attn_vgg11.json").read_text())["report"])
+    labels = {r.label for r in report.rows}
+    assert {
+        "torch eager FP32",
+        "onnxruntime FP32",
+        "onnxruntime INT8 (peer: quantize_static defaults)",
+    } <= labels
+    assert report.baseline == "onnxruntime FP32"
+    assert all(r.top1 is not None and "32px" in r.accuracy_note for r in report.rows)
+    md = (tmp_path / "README-table.md").read_text()
+    assert (
+        "onnxruntime FP32" in md
+        and "1.00× (base)" in md
+        and summary["models"][0]["model"]["name"] == "attn_vgg11"
+    )
+    assert list(
+        (tmp_path / "models").glob("attn_vgg11-32px-e1-*.pt")
+    )  # the trained weights are cached for the next run

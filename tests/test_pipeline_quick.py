@@ -1,0 +1,124 @@
+"""The quick recipe end to end: prune → PTQ + QAT → ONNX fp32/int8 + Core ML (+ TensorRT skipped) →
+validate → bench → manifest + report.
+
+The default run uses recipes/demo_quick.yaml reduced (a cached tiny checkpoint instead of training,
+small calibration and eval sets, a few timing iterations); the full demo, as `make demo` runs it, is
+marked slow."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+from conftest import REPO
+
+DEMO = REPO / "recipes" / "demo_quick.yaml"
+
+
+def reduced_demo(tmp_path, ckpt):
+    """demo_quick.yaml with the cached tiny checkpoint as baseline and small sizes everywhere."""
+    data = yaml.safe_load(DEMO.read_text())
+    data["name"] = "demo_reduced"
+    data["model"] = {"checkpoint": str(ckpt)}
+    data.pop("train")
+    data["prune"].update(finetune_epochs=0, calib_size=64, val_size=100)
+    data["quantize"]["ptq"]["calib_size"] = 64
+    data["quantize"]["qat"].update(calib_size=64, epochs=1)
+    data["validate"].update(limit=100)
+    # A 2-epoch tiny model is not what the gates are tuned for: here they only have to run.
+    loose = {"max_top1_drop": 100, "min_agreement": 0, "max_kl": None}
+    data["validate"]["gates"] = dict(loose)
+    data["validate"]["precision_gates"] = {p: dict(loose) for p in data["validate"]["precision_gates"]}
+    data["bench"].update(iters=3, warmup=1, isolate=False)
+    # TensorRT int8 would quantize twice more (its own Q/DQ placement); fp16 tries TensorRT as well.
+    for t in data["export"]["targets"]:
+        if t["target"] == "tensorrt":
+            t["precisions"] = ["fp16"]
+    path = tmp_path / "demo_reduced.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory, trained):
+    from edgeattn.pipeline import run_recipe
+
+    tmp = tmp_path_factory.mktemp("quick")
+    recipe = reduced_demo(tmp, trained("attn_vgg11_linear"))
+    return run_recipe(recipe, out_root=tmp / "exported", log=lambda m: None)
+
+
+def test_quick_recipe_runs_every_stage(quick):
+    status = {s.id: s.status for s in quick.steps}
+    for step in (
+        "prune/pruned",
+        "quantize/ptq",
+        "quantize/qat",
+        "export/onnx-fp32",
+        "export/onnx-int8-ptq",
+        "export/onnx-int8-qat",
+        "bench/latency",
+    ):
+        assert status[step] == "ran", (step, status)
+    assert status["export/tensorrt-fp16"] == "skipped"
+    assert not [k for k, v in status.items() if v == "failed"]
+    assert quick.passed
+
+
+def test_quick_recipe_artifacts_are_validated_and_benchmarked(quick):
+    from edgeattn.fileio import sha256_of
+
+    m = json.loads(quick.manifest.read_text())
+    arts = {a["id"]: a for a in m["artifacts"]}
+    assert {"onnx-fp32", "onnx-int8-ptq", "onnx-int8-qat", "coreml-fp16", "coreml-int8-weights"} <= set(arts)
+    for a in arts.values():
+        assert a["sha256"] == sha256_of(quick.root / a["path"])
+        validated = a["accuracy"] is not None
+        skipped_validation = any(s["step"] == f"validate/{a['id']}" for s in m["skipped"])
+        assert validated or skipped_validation, a[
+            "id"
+        ]  # Core ML without its executor is skipped, with the reason
+    for art_id in ("onnx-fp32", "onnx-int8-ptq", "onnx-int8-qat"):
+        a = arts[art_id]
+        assert a["accuracy"]["top1"] > 0 and a["drift"]["agreement"] > 0 and a["latency"][0]["median_ms"] > 0
+    assert arts["onnx-int8-ptq"]["drift"]["worst_layers"]  # per-layer drift of the INT8 ONNX
+    kinds = {c["name"]: c["kind"] for c in m["checkpoints"]}
+    assert kinds == {"baseline": "fp32", "pruned": "fp32", "ptq": "int8", "qat": "int8"}
+    reasons = " ".join(s["reason"] for s in m["skipped"])
+    assert "TensorRT" in reasons or "tensorrt" in reasons
+
+
+def test_quick_report_has_tables_and_plots(quick):
+    report = quick.report.read_text()
+    for heading in (
+        "## Artifacts",
+        "## Checkpoints",
+        "## Head pruning",
+        "## Per-layer drift",
+        "## Skipped here",
+        "## Recipe",
+    ):
+        assert heading in report, heading
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    assert {
+        "plots/accuracy_vs_latency.png",
+        "plots/layer_drift.png",
+        "prune/report/head_importance.png",
+    } <= set(images)
+    for image in images:
+        assert (quick.root / image).stat().st_size > 1000
+    ET.parse(quick.junit)
+
+
+@pytest.mark.slow
+def test_full_demo_recipe_as_make_demo_runs_it(run_cli, tmp_path):
+    """`make demo`: trains from scratch and must pass its own gates."""
+    code, out, err = run_cli("run", DEMO, "--out-root", tmp_path / "exported")
+    assert code == 0, out + err
+    m = json.loads((tmp_path / "exported" / "demo_quick" / "manifest.json").read_text())
+    assert m["status"] == "passed"
+    baseline = next(c for c in m["checkpoints"] if c["name"] == "baseline")
+    assert baseline["accuracy"]["top1"] > 80
