@@ -12,12 +12,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Until `edgeattn run` lands, the demo trains and evaluates a small attention model on built-in data.
+# The whole job on built-in data: train, prune, PTQ + QAT, export, validate, bench, report.
 demo: $(STAMP)
-	EDGEATTN_PROGRESS=1 $(PYTHON) -m edgeattn train --model attn_vgg11 --data builtin:digits --input-size 32 \
-		--epochs 6 --option width=0.5 --option batch_norm=true --out exported/demo/attn_vgg11.pt
-	$(PYTHON) -m edgeattn eval exported/demo/attn_vgg11.pt --data builtin:digits --json exported/demo/eval.json
-	$(PYTHON) -m edgeattn profile exported/demo/attn_vgg11.pt
+	EDGEATTN_PROGRESS=1 $(PYTHON) -m edgeattn run recipes/demo_quick.yaml
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -n 2 --dist loadfile -q

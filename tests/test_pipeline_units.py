@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from edgeattn.validate.gates import Gates
+
 
 def _recipe(tmp_path: Path, data: dict):
     from edgeattn.pipeline import load_recipe
@@ -123,7 +125,11 @@ def test_precision_gates_override_key_by_key(tmp_path):
     v = loaded.recipe.validate_cfg
     assert v.gates_for("fp32")["max_top1_drop"] == 0.5
     int8 = v.gates_for("int8")
-    assert int8["max_top1_drop"] == 2.0 and int8["max_kl"] is None and int8["min_agreement"] == 97.0
+    assert (
+        int8["max_top1_drop"] == 2.0
+        and int8["max_kl"] is None
+        and int8["min_agreement"] == Gates().min_agreement
+    )
 
 
 def test_quantize_presets_match_the_quantizer():

@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,7 @@ def capture_environment(
     """Everything needed to tell whether two benchmark results may be compared."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
+        "cpu_busy_other_pct": other_cpu_busy_pct(),
         "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "host": platform.node(),
         "os": platform.platform(),
@@ -138,8 +140,38 @@ def capture_environment(
     }
 
 
+def other_cpu_busy_pct(seconds: float = 0.5) -> float | None:
+    """Share of all CPU time used by other processes over a short window while this one sleeps (Linux).
+
+    The load average cannot tell: it still remembers the work this very run did a minute ago (building
+    the artifacts), so it flags an idle machine as busy.
+    """
+
+    def sample() -> tuple[int, int] | None:
+        try:
+            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]) - idle, sum(fields[:8])
+
+    first = sample()
+    if first is None:
+        return None
+    time.sleep(seconds)
+    second = sample()
+    if second is None or second[1] == first[1]:
+        return None
+    return round(100.0 * (second[0] - first[0]) / (second[1] - first[1]), 1)
+
+
 def busy_warning(env: dict[str, Any]) -> str | None:
     """A warning when the machine was busy: other work competes for the cores and inflates latency."""
+    busy = env.get("cpu_busy_other_pct")
+    if busy is not None:
+        if busy > 25.0:
+            return f"other processes used {busy:.0f} % of the CPU just before timing: numbers are pessimistic"
+        return None
     load = env.get("load_average_start")
     cores = env.get("cpu", {}).get("usable_cores") or 1
     if load and load[0] > cores * 0.75:

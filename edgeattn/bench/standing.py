@@ -28,6 +28,7 @@ from edgeattn.bench.report import BenchReport, env_line, markdown_table
 from edgeattn.errors import EdgeAttnError, InputError
 
 DATA = "builtin:digits"
+ACCURACY_TIE_PP = 0.5  # top-1 gaps this small count as equal in the verdicts
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class StandingModel:
     eval_size: int  # trained and evaluated here
     options: dict[str, Any] = field(default_factory=dict)
     epochs: int = 4
+    prune_finetune_epochs: int | None = None  # None: the settings' value
     variants: tuple[str, ...] = (
         "torch-fp32",
         "ort-fp32",
@@ -55,7 +57,10 @@ class StandingModel:
 STANDING_MODELS = (
     StandingModel("mobilevit_xxs", 256, 64, epochs=4),
     StandingModel("efficientformer_l1", 224, 64, epochs=4),
-    StandingModel("attn_vgg16", 224, 32, {"attention": "linear", "batch_norm": True}, epochs=2),
+    # No recovery fine-tune for VGG16 (an epoch of it costs ~3 min here): its pruned row is about speed.
+    StandingModel(
+        "attn_vgg16", 224, 32, {"attention": "linear", "batch_norm": True}, epochs=2, prune_finetune_epochs=0
+    ),
 )
 
 
@@ -109,7 +114,7 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
     plan = ModelPlan(
         name=model.name, data=DATA, eval_size=model.eval_size, deploy_size=model.deploy_size, eval_ckpt=eval_ckpt,
         deploy_ckpt=deploy_ckpt, work=work, calib_eval=settings.calib_eval, calib_deploy=settings.calib_deploy,
-        max_batch=max(settings.batches), prune_finetune_epochs=settings.prune_finetune_epochs, seed=settings.seed,
+        max_batch=max(settings.batches), prune_finetune_epochs=settings.prune_finetune_epochs if model.prune_finetune_epochs is None else model.prune_finetune_epochs, seed=settings.seed,
     )  # fmt: skip
     deploy: dict[str, Path] = {}
     labels: dict[Path, str] = {}
@@ -190,13 +195,19 @@ def verdict(model_key: str, report: BenchReport, batch: int = 1) -> list[str]:
             f"({ours.median_ms:.1f} vs {fp32.median_ms:.1f} ms), top-1 {_pct(ours.top1)} vs {_pct(fp32.top1)} % → recommended for this CPU: {rec}."
         )
     if ours and peer:
-        ok = ours.median_ms <= peer.median_ms and (ours.top1 or 0) >= (peer.top1 or 0)
+        # "as accurate": within ACCURACY_TIE_PP (a few images of the 900 val images decide smaller gaps)
+        ok = ours.median_ms <= peer.median_ms and (ours.top1 or 0) >= (peer.top1 or 0) - ACCURACY_TIE_PP
         lines.append(
             f"{model_key}: edgeattn INT8 vs peer INT8 at batch {batch}: {peer.median_ms / ours.median_ms:.2f}× the peer's speed "
             f"({ours.median_ms:.1f} vs {peer.median_ms:.1f} ms), top-1 {_pct(ours.top1)} vs {_pct(peer.top1)} % — "
             f"{'at least as fast and as accurate' if ok else 'NOT at least as fast and as accurate'}."
         )
     return lines
+
+
+def _finetune_epochs(result: dict[str, Any], settings: StandingSettings) -> int:
+    own = result["model"].get("prune_finetune_epochs")
+    return settings.prune_finetune_epochs if own is None else own
 
 
 def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings, total_s: float) -> str:
@@ -246,11 +257,15 @@ def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings,
         f"tool's latency copy (its graph is fixed per resolution) is calibrated on {settings.calib_deploy} images at the deployment resolution.",
         "- Peer tool: `onnxruntime.quantization.quantize_static(fp32.onnx, out, reader)` with every option at its default "
         "(QDQ, QInt8 activations and weights, per-tensor, MinMax), on the same FP32 ONNX edgeattn exports.",
+        "- Pruned rows: 50 % of all attention heads removed structurally by taylor importance, then "
+        + ", ".join(f"{r['model']['name']} {_finetune_epochs(r, settings)} epoch(s)" for r in results)
+        + " of distilled recovery fine-tune.",
+        f"- Verdicts count top-1 gaps of at most {ACCURACY_TIE_PP} pp as equal accuracy (900 val images: one image is 0.11 pp).",
     ]
     for rep in reports:
         lines += [f"- {line}" for line in verdict(rep.title.split(" ")[0], rep, b_lo)]
     for rep in reports:
-        lines += [f"- {n}" for n in rep.notes if "load average" in n][:1]
+        lines += [f"- {n}" for n in rep.notes if "numbers are pessimistic" in n][:1]
     lines.append(f"- Whole run: {total_s / 60:.1f} min.")
     return "\n".join(line for line in lines if line is not None) + "\n"
 

@@ -21,6 +21,8 @@ from edgeattn.errors import UnavailableError
 def import_nncf() -> ModuleType:
     """`import nncf` with edgeattn's settings (no extension-load timeout, warnings-only logging)."""
     os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "0")
+    # "No CUDA runtime is found, using CUDA_HOME=..." on every CPU machine: noise, not a problem.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     try:
         import nncf
         import nncf.torch  # noqa: F401  (registers the torch backend)
@@ -33,7 +35,7 @@ def import_nncf() -> ModuleType:
 
 
 def calibration_dataset(inputs: torch.Tensor, batch_size: int = 32) -> Any:
-    """An `nncf.Dataset` over preprocessed inputs, in batches (NNCF counts subset_size in samples)."""
+    """An `nncf.Dataset` over preprocessed inputs, in batches (NNCF counts subset_size in items, i.e. batches)."""
     nncf = import_nncf()
     batches = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)]
     return nncf.Dataset(batches)

@@ -84,7 +84,7 @@ def quantize_module(module: nn.Module, calib: torch.Tensor, plan: Plan, opts: PT
         calibration_dataset(calib, opts.batch_size),
         preset=preset,
         model_type=nncf.ModelType.TRANSFORMER if (opts.transformer or sq) else None,
-        subset_size=len(calib),
+        subset_size=-(-len(calib) // opts.batch_size),  # NNCF counts dataset items: our batches
         ignored_scope=nncf.IgnoredScope(names=plan.ignored_ops, validate=False),
         advanced_parameters=advanced,
     )
