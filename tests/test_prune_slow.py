@@ -49,14 +49,29 @@ def measure_claim(base: Path, work: Path, data: str = DATA) -> dict:
     }
 
 
-@pytest.mark.slow
-def test_taylor_half_heads_with_distillation_keeps_accuracy(tmp_path):
+@pytest.fixture(scope="module")
+def claim(tmp_path_factory) -> dict:
     base = trained_checkpoint("mobilevit_xxs", epochs=8, data=DATA)
-    r = measure_claim(base, tmp_path)
+    r = measure_claim(base, tmp_path_factory.mktemp("prune-claim"))
     print("\nprune claim (mobilevit_xxs, 64x64, builtin:digits, 50 % heads):", json.dumps(r, indent=1))
     assert r["unpruned"] >= 80.0, (
         f"baseline top-1 {r['unpruned']:.1f} %: too low for the claim to mean anything (check data/training)"
     )
     assert r["heads"]["removed"] == 18
-    assert r["taylor_finetuned"] >= r["unpruned"] - 1.0
-    assert r["taylor_no_finetune"] > r["random_mean"]
+    return r
+
+
+@pytest.mark.slow
+def test_taylor_half_heads_with_distillation_keeps_accuracy(claim):
+    assert claim["taylor_finetuned"] >= claim["unpruned"] - 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (issue 3): measured 2026-11-27, taylor 50 % without fine-tune 87.4 % vs random 88.0 % "
+    "(mean of 3 seeds; unpruned 88.7 %, l1 88.2 %, entropy 87.7 %): on this model first-order head "
+    "importance does not beat chance at 50 %",
+)
+def test_taylor_without_finetune_beats_random(claim):
+    assert claim["taylor_no_finetune"] > claim["random_mean"]

@@ -34,6 +34,19 @@ TARGET_PLACEMENT = {"onnx": "onnxruntime", "tensorrt": "tensorrt", "coreml": "on
 QUANT_METHODS = ("ptq", "qat")
 
 
+def refuse_unknown_keys(data: Any, known: list[str]) -> Any:
+    """A typo must not silently switch something off: unknown keys are errors with a did-you-mean."""
+    if isinstance(data, dict):
+        for key in data:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
+                hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+                raise PydanticCustomError(
+                    "unknown_key", "unknown key — {hint}", {"hint": hint, "at": str(key)}
+                )
+    return data
+
+
 class Section(BaseModel):
     """Base of every recipe section: unknown keys are errors, with the closest known key suggested."""
 
@@ -42,16 +55,7 @@ class Section(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _unknown_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            known = list(cls.model_fields)
-            for key in data:
-                if key not in known:
-                    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
-                    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-                    raise PydanticCustomError(
-                        "unknown_key", "unknown key — {hint}", {"hint": hint, "at": str(key)}
-                    )
-        return data
+        return refuse_unknown_keys(data, list(cls.model_fields))
 
 
 class ModelSection(Section):
@@ -386,16 +390,7 @@ class Recipe(Section):
     @model_validator(mode="before")
     @classmethod
     def _unknown_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            known = [("validate" if k == "validate_" else k) for k in cls.model_fields]
-            for key in data:
-                if key not in known:
-                    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
-                    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-                    raise PydanticCustomError(
-                        "unknown_key", "unknown key — {hint}", {"hint": hint, "at": str(key)}
-                    )
-        return data
+        return refuse_unknown_keys(data, [("validate" if k == "validate_" else k) for k in cls.model_fields])
 
     @property
     def validate_cfg(self) -> ValidateSection:
