@@ -284,8 +284,14 @@ def remove_dead(view: GraphView) -> int:
 
 
 def toposort(view: GraphView) -> None:
-    avail = set(view.inits) | {i.name for i in view.graph.input} | {""}
-    pending, ordered = list(view.graph.node), []
+    sort_nodes(view.graph, strict=True)
+
+
+def sort_nodes(graph: onnx.GraphProto, strict: bool = True) -> None:
+    """Reorder nodes so every tensor is produced before it is used (stable). A cycle or an undefined
+    input raises when `strict`, else the nodes that cannot be placed stay at the end as they were."""
+    avail = {i.name for i in graph.initializer} | {i.name for i in graph.input} | {""}
+    pending, ordered = list(graph.node), []
     while pending:
         rest = []
         for n in pending:
@@ -295,10 +301,13 @@ def toposort(view: GraphView) -> None:
             else:
                 rest.append(n)
         if len(rest) == len(pending):
-            raise RuntimeError(f"graph has a cycle or dangling inputs near {rest[0].name}")
+            if strict:
+                raise RuntimeError(f"graph has a cycle or dangling inputs near {rest[0].name}")
+            ordered.extend(rest)
+            break
         pending = rest
-    del view.graph.node[:]
-    view.graph.node.extend(ordered)
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 GraphPass = Callable[[GraphView], int]

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from edgeattn.errors import InputError
+from edgeattn.quantize.onnx_passes import sort_nodes
 
 Q_OP, DQ_OP = "QuantizeLinear", "DequantizeLinear"
 QDQ_OPS = {Q_OP, DQ_OP}
@@ -341,27 +342,6 @@ def _prune_dead(model: Any) -> None:
     g.initializer.extend(keep_init)
 
 
-def _toposort(model: Any) -> None:
-    """Reorder the graph's nodes so that every tensor is produced before it is used (stable)."""
-    g = model.graph
-    available = {i.name for i in g.input} | {i.name for i in g.initializer} | {""}
-    pending, ordered = list(g.node), []
-    while pending:
-        rest = []
-        for n in pending:
-            if all(i in available for i in n.input):
-                ordered.append(n)
-                available.update(n.output)
-            else:
-                rest.append(n)
-        if len(rest) == len(pending):  # a cycle or an undefined input: leave the rest as it was
-            ordered.extend(rest)
-            break
-        pending = rest
-    del g.node[:]
-    g.node.extend(ordered)
-
-
 def float_twin(model: Any, weights: Mapping[str, np.ndarray] | None = None) -> tuple[Any, int, int]:
     """The INT8 graph with every Q/DQ pair bypassed and FP32 weights; returns (model, restored, total)."""
     import onnx
@@ -469,7 +449,7 @@ def keep_fp32(
                 dq.CopyFrom(oh.make_node(op, [o], [dq.output[0]], name=dq.name + FP32_SUFFIX))
     model.graph.node.extend(extra)
     _prune_dead(model)
-    _toposort(model)
+    sort_nodes(model.graph, strict=False)
     onnx.checker.check_model(model)
     if out is not None:
         from edgeattn.fileio import atomic_output
