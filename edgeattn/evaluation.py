@@ -30,8 +30,13 @@ def evaluate_artifact(
     limit: int | None = None,
     runtime: str | None = None,
     threads: int | None = None,
+    with_hits: bool = False,
 ) -> dict[str, Any]:
-    """top-1/top-5 of `artifact` on a split of `data`; `runtime` overrides the artifact's default runner."""
+    """top-1/top-5 of `artifact` on a split of `data`; `runtime` overrides the artifact's default runner.
+
+    `with_hits` adds "hits", the per-image top-1 correctness (bool array), for paired comparisons of
+    two artifacts on the same images.
+    """
     from edgeattn.data import load_split
     from edgeattn.runtime import open_runner
     from edgeattn.validate.core import predict_all
@@ -49,6 +54,8 @@ def evaluate_artifact(
     finally:
         runner.close()
     labels = dataset.labels.numpy()
+    hits = topk_hits(logits, labels, 1)
+    extra = {"hits": hits} if with_hits else {}
     return {
         "artifact": str(artifact),
         "runtime": info["runtime"],
@@ -56,7 +63,8 @@ def evaluate_artifact(
         "precision": info["precision"],
         "data": data,
         "split": split,
-        "top1": 100.0 * float(topk_hits(logits, labels, 1).mean()),
+        "top1": 100.0 * float(hits.mean()),
         "top5": 100.0 * float(topk_hits(logits, labels, 5).mean()),
         "n": int(len(labels)),
+        **extra,
     }

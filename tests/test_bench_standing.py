@@ -53,6 +53,35 @@ def test_verdict_reports_int8_slower_than_fp32_and_vs_peer():
     assert "recommended for this CPU: INT8" in verdict("m", BenchReport(env={}, settings={}, rows=rows))[0]
 
 
+def test_verdict_decides_accuracy_image_by_image():
+    """A lower top-1 only counts as less accurate when McNemar's exact test says it is not chance."""
+    import numpy as np
+
+    from edgeattn.bench.standing import paired_comparisons, verdict
+
+    rows = [
+        _row("onnxruntime FP32", "fp32", 10.0, 40.0, base=True),
+        _row("onnxruntime INT8 (edgeattn)", "int8", 9.0, 38.0),
+        _row("onnxruntime INT8 (peer: quantize_static defaults)", "int8", 20.0, 38.6),
+    ]
+    peer = np.zeros(900, bool)
+    peer[:347] = True  # 38.6 %
+    close = peer.copy()
+    close[:25] = False  # 25 only the peer gets right ...
+    close[400:420] = True  # ... 20 only edgeattn: net -5 images, chance
+    paired = paired_comparisons({"ort-int8-edgeattn": close, "ort-int8-peer": peer, "ort-fp32": peer})
+    pair = paired["edgeattn_int8_vs_peer_int8"]
+    assert (pair["ref_only_correct"], pair["art_only_correct"], pair["n"]) == (25, 20, 900)
+    assert pair["mcnemar_p"] > 0.5
+    line = verdict("m", BenchReport(env={}, settings={}, rows=rows), paired=paired)[1]
+    assert "within chance" in line and "NOT" not in line and "McNemar p = " in line
+    far = peer.copy()
+    far[:60] = False  # 60 images lost, none gained: not chance
+    paired = paired_comparisons({"ort-int8-edgeattn": far, "ort-int8-peer": peer})
+    line = verdict("m", BenchReport(env={}, settings={}, rows=rows), paired=paired)[1]
+    assert "significantly less accurate" in line and "NOT at least as fast and as accurate" in line
+
+
 @pytest.mark.slow
 def test_standing_benchmark_runs_on_a_tiny_model(tmp_path):
     from edgeattn.bench.standing import StandingModel, StandingSettings, run_standing

@@ -47,6 +47,7 @@ BAD = {
     "macs_unreachable": (["--target-macs", "1k"], "cannot be reached"),
     "macs_unreadable": (["--target-macs", "lots"], "cannot read --target-macs"),
     "zero_steps": (["--ratio", "0.5", "--iterative-steps", "0"], "iterative-steps"),
+    "unknown_normalization": (["--ratio", "0.5", "--normalize", "softmax"], "unknown score normalization"),
 }
 
 

@@ -179,6 +179,33 @@ def test_head_masks_are_differentiable(key):
         assert m.grad is not None and bool((m.grad.abs() > 0).all()), b.path
 
 
+def test_taylor_scores_are_loss_units_unless_normalised_per_layer():
+    """`none` keeps the scale that differs between layers (global ranking relies on it); `layer` is
+    the same scores divided by each layer's L2 norm (Michel et al. 2019)."""
+    from edgeattn.models.heads import attention_blocks
+    from edgeattn.prune.importance import ScoreData, score_heads
+
+    model = perturbed_handle("mobilevit_xxs").module
+    blocks = attention_blocks(model, with_headless=False)
+    data = ScoreData(_inputs("mobilevit_xxs", n=8), torch.arange(8) % 10, batch_size=4)
+    raw = score_heads("taylor", model, blocks, data, normalize="none")
+    unit = score_heads("taylor", model, blocks, data, normalize="layer")
+    norms = torch.stack([v.norm() for v in raw.values()])
+    assert float(norms.max() / norms.min()) > 1.5, "layers should differ in loss sensitivity"
+    for path, v in raw.items():
+        torch.testing.assert_close(unit[path], v / v.norm(), rtol=1e-5, atol=1e-8)
+        assert float(unit[path].norm()) == pytest.approx(1.0, abs=1e-5)
+    # non-normalizable methods ignore the option (l1 is per-layer by construction)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            score_heads("l1", model, blocks, None, normalize="none").values(),
+            score_heads("l1", model, blocks, None, normalize="layer").values(),
+            strict=True,
+        )
+    )
+
+
 def test_reprune_keeps_original_indices_and_residual_only_blocks(ckpts, small_npz, tmp_path):
     """Pruning a pruned model: heads_kept still names original heads; min 0 empties blocks (reported)."""
     from edgeattn.checkpoint import load_checkpoint

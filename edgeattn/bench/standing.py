@@ -28,7 +28,10 @@ from edgeattn.bench.report import BenchReport, env_line, markdown_table
 from edgeattn.errors import EdgeAttnError, InputError
 
 DATA = "builtin:digits"
-ACCURACY_TIE_PP = 0.5  # top-1 gaps this small count as equal in the verdicts
+SIGNIFICANCE = 0.05  # a paired top-1 difference counts only when McNemar's exact test rejects at this level
+# Paired comparisons written to OUT/<model>.json and used by the verdicts: (name, artifact, reference)
+PAIRS = (("edgeattn_int8_vs_peer_int8", "ort-int8-edgeattn", "ort-int8-peer"),
+         ("edgeattn_int8_vs_fp32", "ort-int8-edgeattn", "ort-fp32"))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
     extras: dict[Path, dict[str, Any]] = {}
     unavailable: list[dict[str, str]] = []
     build_s: dict[str, float] = {}
+    hits: dict[str, Any] = {}
     for key in model.variants:
         v = VARIANTS.get(key)
         start = time.perf_counter()
@@ -146,7 +150,8 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
                 }
             )
             continue
-        acc = evaluate_artifact(eval_art, DATA, "val", threads=settings.threads)
+        acc = evaluate_artifact(eval_art, DATA, "val", threads=settings.threads, with_hits=True)
+        hits[key] = acc.pop("hits")
         build_s[v.label] = round(time.perf_counter() - start, 1)
         deploy[key] = deploy_art
         labels[deploy_art] = v.label
@@ -163,10 +168,42 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
     return {
         "model": asdict(model),
         "report": report.to_dict(),
+        "paired": paired_comparisons(hits),
         "unavailable": unavailable,
         "build_seconds": build_s,
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def paired_comparisons(hits: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Top-1 of two variants compared image by image (same val images): discordant counts, the
+    paired-bootstrap interval of the drop and McNemar's exact p — a few images decide small gaps, so
+    a gap only counts when the test says it is not chance."""
+    from edgeattn.validate.metrics import paired_drop_interval
+
+    out = {}
+    for name, art, ref in PAIRS:
+        if art in hits and ref in hits:
+            interval = paired_drop_interval(hits[ref], hits[art])
+            out[name] = {"artifact": art, "reference": ref, "n": int(len(hits[art])), **interval.to_dict()}
+    return out
+
+
+def _significantly_worse(pair: dict[str, Any] | None) -> bool | None:
+    """True/False when the paired test decides; None without paired data."""
+    if not pair:
+        return None
+    worse = pair["ref_only_correct"] > pair["art_only_correct"]
+    return bool(worse and pair["mcnemar_p"] < SIGNIFICANCE)
+
+
+def _paired_text(pair: dict[str, Any] | None, art: str, ref: str) -> str:
+    if not pair:
+        return ""
+    return (
+        f" (paired on {pair['n']} images: {pair['art_only_correct']} right only with {art}, {pair['ref_only_correct']} only with {ref}; "
+        f"McNemar p = {pair['mcnemar_p']:.2f}, 95 % interval of the drop {pair['low']:+.1f} … {pair['high']:+.1f} pp)"
+    )
 
 
 # ------------------------------------------------------------------------------------------- rendering
@@ -178,8 +215,15 @@ def _pct(value: float | None) -> str:
     return "?" if value is None else f"{value:.1f}"
 
 
-def verdict(model_key: str, report: BenchReport, batch: int = 1) -> list[str]:
-    """The INT8 question answered per model from the measured rows: faster than FP32? than the peer tool?"""
+def verdict(
+    model_key: str, report: BenchReport, batch: int = 1, paired: dict[str, dict[str, Any]] | None = None
+) -> list[str]:
+    """The INT8 question answered per model from the measured rows: faster than FP32? than the peer tool?
+
+    "As accurate" is decided image by image when `paired` (from `paired_comparisons`) is given: not
+    significantly worse by McNemar's exact test; without it, by the top-1 numbers alone.
+    """
+    paired = paired or {}
     from edgeattn.bench.variants import VARIANTS
 
     fp32 = _row(report, VARIANTS.get("ort-fp32").label, batch)
@@ -195,12 +239,24 @@ def verdict(model_key: str, report: BenchReport, batch: int = 1) -> list[str]:
             f"({ours.median_ms:.1f} vs {fp32.median_ms:.1f} ms), top-1 {_pct(ours.top1)} vs {_pct(fp32.top1)} % → recommended for this CPU: {rec}."
         )
     if ours and peer:
-        # "as accurate": within ACCURACY_TIE_PP (a few images of the 900 val images decide smaller gaps)
-        ok = ours.median_ms <= peer.median_ms and (ours.top1 or 0) >= (peer.top1 or 0) - ACCURACY_TIE_PP
+        pair = paired.get("edgeattn_int8_vs_peer_int8")
+        worse = _significantly_worse(pair)
+        if worse is None:
+            worse = (ours.top1 or 0) < (peer.top1 or 0)
+        fast = ours.median_ms <= peer.median_ms
+        accuracy = (
+            "as accurate"
+            if (ours.top1 or 0) >= (peer.top1 or 0)
+            else "as accurate (the gap is within chance)"
+            if not worse
+            else "significantly less accurate"
+        )
         lines.append(
             f"{model_key}: edgeattn INT8 vs peer INT8 at batch {batch}: {peer.median_ms / ours.median_ms:.2f}× the peer's speed "
-            f"({ours.median_ms:.1f} vs {peer.median_ms:.1f} ms), top-1 {_pct(ours.top1)} vs {_pct(peer.top1)} % — "
-            f"{'at least as fast and as accurate' if ok else 'NOT at least as fast and as accurate'}."
+            f"({ours.median_ms:.1f} vs {peer.median_ms:.1f} ms), top-1 {_pct(ours.top1)} vs {_pct(peer.top1)} %"
+            f"{_paired_text(pair, 'edgeattn', 'the peer')} — "
+            f"{'at least as fast' if fast else 'SLOWER'} and {accuracy}"
+            f"{'' if fast and not worse else ' — NOT at least as fast and as accurate'}."
         )
     return lines
 
@@ -260,10 +316,12 @@ def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings,
         "- Pruned rows: 50 % of all attention heads removed structurally by taylor importance, then "
         + ", ".join(f"{r['model']['name']} {_finetune_epochs(r, settings)} epoch(s)" for r in results)
         + " of distilled recovery fine-tune.",
-        f"- Verdicts count top-1 gaps of at most {ACCURACY_TIE_PP} pp as equal accuracy (900 val images: one image is 0.11 pp).",
+        "- Accuracy in the verdicts is compared image by image on the same val images (one image = 0.11 pp): a lower top-1 "
+        f"counts as less accurate only when McNemar's exact test on the images one variant gets right and the other wrong "
+        f"rejects chance at p < {SIGNIFICANCE}.",
     ]
-    for rep in reports:
-        lines += [f"- {line}" for line in verdict(rep.title.split(" ")[0], rep, b_lo)]
+    for res, rep in zip(results, reports, strict=True):
+        lines += [f"- {line}" for line in verdict(rep.title.split(" ")[0], rep, b_lo, res.get("paired"))]
     for rep in reports:
         lines += [f"- {n}" for n in rep.notes if "numbers are pessimistic" in n][:1]
     lines.append(f"- Whole run: {total_s / 60:.1f} min.")

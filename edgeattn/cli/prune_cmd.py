@@ -45,6 +45,11 @@ def prune(
         None, "--target-macs", help="MAC budget of the pruned model (e.g. 150M)."
     ),
     importance: str = typer.Option("taylor", "--importance", help="taylor | l1 | entropy | random."),
+    normalize: str = typer.Option(
+        "none",
+        "--normalize",
+        help="taylor scores: none (rank in loss units) | layer (L2 per layer, as Michel et al. 2019).",
+    ),
     scope: str = typer.Option(
         "global", "--scope", help="global (rank all heads together) | per-layer (same share per block)."
     ),
@@ -97,6 +102,7 @@ def prune(
         finetune_epochs=finetune_epochs,
         distill=distill,
         iterative_steps=iterative_steps,
+        normalize=normalize,
         report_dir=report_dir,
         seed=seed,
         calib_size=calib_size,

@@ -133,6 +133,9 @@ class PruneSection(Section):
         None, gt=0, description="Prune until the model has at most this many MACs."
     )
     importance: str = Field("taylor", description="Head importance score (taylor, l1, entropy, random).")
+    normalize: Literal["none", "layer"] = Field(
+        "none", description="taylor scores: none (rank in loss units) or layer (L2 per layer, Michel et al.)."
+    )
     scope: str = Field(
         "global", description="global: rank heads across blocks; per-layer: the same share per block."
     )

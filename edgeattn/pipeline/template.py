@@ -110,6 +110,7 @@ def new_recipe(
         "prune:   # structured head pruning; remove this section to keep every head",
         "  ratio: 0.25   # share of attention heads to remove (or heads: N, or target_macs: M)",
         f"  importance: taylor   # {_importance_names()}",
+        "  normalize: none   # taylor scores: none (loss units) or layer (L2 per layer, as Michel et al.)",
         "  scope: global   # global: rank heads across blocks; per-layer: the same share per block",
         "  min_heads_per_block: 1",
         "  finetune_epochs: 2   # recovery fine-tuning after pruning (0: none)",

@@ -22,7 +22,7 @@ from edgeattn.fileio import check_writable
 from edgeattn.models import ModelConfig, build_model
 from edgeattn.models.heads import attention_blocks
 from edgeattn.models.profile import count_macs, count_params
-from edgeattn.prune.importance import IMPORTANCE, ScoreData, check_method_fits, score_heads
+from edgeattn.prune.importance import IMPORTANCE, NORMALIZATIONS, ScoreData, check_method_fits, score_heads
 from edgeattn.prune.report import write_reports
 from edgeattn.prune.selection import SCOPES, Candidate, check_target
 from edgeattn.prune.structural import (
@@ -107,6 +107,7 @@ def prune_handle(
     heads: int | None = None,
     target_macs: float | None = None,
     importance: str = "taylor",
+    normalize: str = "none",
     scope: str = "global",
     min_heads_per_block: int = 1,
     finetune_epochs: int = 0,
@@ -124,6 +125,7 @@ def prune_handle(
     start = time.perf_counter()
     target = check_target(ratio, heads, target_macs, min_heads_per_block)
     method = IMPORTANCE.get(importance)
+    NORMALIZATIONS.get(normalize)
     scope_impl = SCOPES.get(scope)
     if iterative_steps < 1:
         raise InputError(f"--iterative-steps {iterative_steps} is below 1", "use 1 (one shot) or more")
@@ -161,7 +163,7 @@ def prune_handle(
     macs_now = macs_before
     for step in range(1, iterative_steps + 1):
         live = prunable_blocks(student)
-        scores = score_heads(importance, student, live, pdata.score, seed + step - 1)
+        scores = score_heads(importance, student, live, pdata.score, seed + step - 1, normalize)
         cands = [Candidate(b.path, b.num_heads, scores[b.path], costs.get(b.path, 0.0)) for b in live]
         drop = scope_impl.choose(
             cands, plan, min_heads_per_block, step, iterative_steps, removed_count, macs_now
@@ -247,6 +249,7 @@ def prune_handle(
         "data": data,
         "importance": importance,
         "importance_description": method.description,
+        "normalize": normalize if method.normalizable else None,
         "scope": scope,
         "target": target.describe(),
         "ratio": ratio,
@@ -284,6 +287,7 @@ def prune_handle(
         "prune",
         data=data,
         importance=importance,
+        normalize=normalize if method.normalizable else None,
         scope=scope,
         target=target.describe(),
         min_heads_per_block=min_heads_per_block,
@@ -326,6 +330,7 @@ def prune_checkpoint(
     heads: int | None = None,
     target_macs: float | None = None,
     importance: str = "taylor",
+    normalize: str = "none",
     scope: str = "global",
     min_heads_per_block: int = 1,
     finetune_epochs: int = 0,
@@ -347,6 +352,7 @@ def prune_checkpoint(
     report_dir = Path(report_dir) if report_dir is not None else None
     check_target(ratio, heads, target_macs, min_heads_per_block)
     IMPORTANCE.get(importance)
+    NORMALIZATIONS.get(normalize)
     SCOPES.get(scope)
     _check_outputs(out, report_dir)
     if isinstance(ckpt, ModelHandle):
@@ -363,6 +369,7 @@ def prune_checkpoint(
         heads=heads,
         target_macs=target_macs,
         importance=importance,
+        normalize=normalize,
         scope=scope,
         min_heads_per_block=min_heads_per_block,
         finetune_epochs=finetune_epochs,

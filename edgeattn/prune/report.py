@@ -35,7 +35,9 @@ def markdown_report(report: dict[str, Any]) -> str:
             else "scores need no data, "
         )
         + f"top-1 on {t['n']} validation images)",
-        f"- importance: **{report['importance']}** ({report['importance_description']}), scope **{report['scope']}**, "
+        f"- importance: **{report['importance']}** ({report['importance_description']})"
+        + (f", normalised: {report['normalize']}" if report.get("normalize") else "")
+        + f", scope **{report['scope']}**, "
         f"target {report['target']}, at least {report['min_heads_per_block']} head(s) per block, "
         f"{report['iterative_steps']} step(s)",
         "",
