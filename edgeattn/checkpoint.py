@@ -22,7 +22,7 @@ from torch import nn
 from edgeattn import __version__
 from edgeattn.errors import InputError
 from edgeattn.fileio import atomic_output
-from edgeattn.models import InputSpec, ModelConfig, build_model, input_spec_for
+from edgeattn.models import MODELS, InputSpec, ModelConfig, build_model, input_spec_for, model_spec
 from edgeattn.registry import Registry
 
 FORMAT = "edgeattn.checkpoint"
@@ -169,7 +169,7 @@ def load_state_into(module: nn.Module, state_dict: dict[str, torch.Tensor], path
     module.load_state_dict(state_dict, strict=True)
 
 
-def _config_from_payload(payload: dict[str, Any], path: Path) -> tuple[ModelConfig, InputSpec]:
+def config_from_payload(payload: dict[str, Any], path: Path) -> tuple[ModelConfig, InputSpec]:
     try:
         config = ModelConfig.from_dict(payload["config"])
         spec = InputSpec.from_dict(payload["input_spec"])
@@ -182,7 +182,7 @@ def _config_from_payload(payload: dict[str, Any], path: Path) -> tuple[ModelConf
 
 @CHECKPOINT_KINDS.register("fp32")
 def _load_fp32(payload: dict[str, Any], path: Path) -> ModelHandle:
-    config, spec = _config_from_payload(payload, path)
+    config, spec = config_from_payload(payload, path)
     module = build_model(config)
     load_state_into(module, payload.get("state_dict", {}), path, config.name)
     return ModelHandle(
@@ -206,12 +206,12 @@ def import_state_dict(path: Path | str, config: ModelConfig) -> ModelHandle:
             break
     state = {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
     handle = ModelHandle.new(config)
-    _fit_efficientformer_biases(handle.module, state)
+    fit_attention_bias_tables(handle.module, state)
     load_state_into(handle.module, state, path, config.name)
     return handle.with_step("import", source=str(path.name))
 
 
-def _fit_efficientformer_biases(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+def fit_attention_bias_tables(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Resize EfficientFormer attention bias tables trained at another resolution (bicubic)."""
     own = module.state_dict()
     for key, value in list(state.items()):
@@ -225,3 +225,25 @@ def _fit_efficientformer_biases(module: nn.Module, state: dict[str, torch.Tensor
             ).reshape(heads, n_new)
         if key.endswith("attention_bias_idxs") and key in own:
             state[key] = own[key]
+
+
+def open_model(
+    name_or_path: str, input_size: int | None = None, num_classes: int = 1000, options: dict | None = None
+) -> ModelHandle:
+    """A zoo name builds a fresh model (random weights); anything else must be a checkpoint file."""
+    if name_or_path in MODELS:
+        spec = model_spec(name_or_path)
+        cfg = ModelConfig(
+            name_or_path, num_classes, input_size or spec.default_input_size, dict(options or {})
+        )
+        return ModelHandle.new(cfg)
+    path = Path(name_or_path)
+    if not path.exists() and path.suffix == "":
+        MODELS.get(name_or_path)  # raises "unknown model ... did you mean"
+    handle = load_checkpoint(path)
+    if input_size and input_size != handle.config.input_size:
+        raise InputError(
+            f"{path} was built for {handle.config.input_size}x{handle.config.input_size} inputs, not {input_size}",
+            "drop --input-size or retrain at that size",
+        )
+    return handle

@@ -69,10 +69,11 @@ def write_text(path: Path | str, text: str) -> Path:
 
 
 def write_json(path: Path | str, data: Any) -> Path:
-    return write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False, default=json_default) + "\n")
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """JSON for what `json` cannot write itself: arrays, paths, pydantic models, dataclasses."""
     if hasattr(obj, "tolist"):
         return obj.tolist()
     if isinstance(obj, Path):

@@ -11,7 +11,7 @@ import json
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from edgeattn import __version__
 from edgeattn.errors import InputError
@@ -20,12 +20,17 @@ from edgeattn.models.config import InputSpec, ModelConfig
 
 MANIFEST_FORMAT = "edgeattn.artifact"
 
+# Numeric formats an artifact can be in: int8 = weights and activations (Q/DQ), int8-weights = weights
+# only (Core ML, float compute).
+Precision = Literal["fp32", "fp16", "int8", "int8-weights"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+
 
 @dataclass
 class ArtifactManifest:
     artifact: str  # file name of the artifact, relative to the manifest's folder
     target: str  # onnx | tensorrt | coreml
-    precision: str  # fp32 | fp16 | int8 | int8-weights ...
+    precision: Precision
     model: dict[str, Any]  # ModelConfig.to_dict()
     input_spec: dict[str, Any]  # InputSpec.to_dict()
     num_classes: int

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from edgeattn.bench import (
+    BenchConfig,
     BenchReport,
-    BenchSettings,
     bench_artifacts,
     latency_stats,
     to_markdown,
@@ -47,11 +47,11 @@ def test_latency_stats_match_numpy():
 
 def test_time_runs_counts_warmup_iters_and_budget():
     calls = []
-    settings = BenchSettings(warmup=3, iters=7)
+    settings = BenchConfig(warmup=3, iters=7)
     samples = time_runs(lambda: calls.append(1), settings)
     assert len(samples) == 7 and len(calls) == 10  # warm-up runs are executed but not timed
     calls.clear()
-    budget = BenchSettings(warmup=0, iters=None, seconds=0.05, min_iters=4)
+    budget = BenchConfig(warmup=0, iters=None, seconds=0.05, min_iters=4)
     samples = time_runs(lambda: calls.append(1), budget)
     assert len(samples) >= 4 and len(calls) == len(samples)
     assert all(s >= 0 for s in samples)
@@ -71,7 +71,7 @@ def test_time_runs_counts_warmup_iters_and_budget():
 )
 def test_bad_settings_are_input_errors(kwargs):
     with pytest.raises(InputError):
-        BenchSettings(**kwargs)
+        BenchConfig.build(**kwargs)
 
 
 def test_cpu_info_parses_flags_and_cores():

@@ -7,7 +7,7 @@ import os
 
 import pytest
 import torch
-from conftest import tiny_config
+from helpers.models import tiny_config
 
 from edgeattn.checkpoint import ModelHandle, save_checkpoint
 from edgeattn.errors import GateFailure
@@ -49,6 +49,17 @@ def test_export_cli_writes_artifact_and_manifest(tmp_path, ckpt, run_cli):
     assert listing(tmp_path) == ["m.json", "se.onnx", "se.onnx.json"]
 
 
+@pytest.mark.parametrize("target,suffix", [("coreml", ".mlpackage"), ("onnx", ".onnx")])
+def test_export_cli_prints_its_summary_for_every_target(tmp_path, ckpt, run_cli, target, suffix):
+    """The summary (with the check against torch) prints for each target; a Core ML export once wrote a
+    correct package and then crashed in the printer (exit 1)."""
+    out = tmp_path / f"m{suffix}"
+    code, stdout, stderr = run_cli("export", ckpt, "--target", target, "--precision", "fp16", "--out", out)
+    assert code == 0, stderr
+    assert "max |Δ| vs torch" in stdout and f"wrote {out}" in stdout.replace("\n", "")
+    assert read_manifest(out).precision == "fp16"
+
+
 def test_overwrite_needs_flag_and_keeps_old_file(tmp_path, ckpt, run_cli):
     out = tmp_path / "se.onnx"
     assert run_cli("export", ckpt, "--target", "onnx", "--out", out)[0] == 0
@@ -80,7 +91,7 @@ def test_unwritable_out(tmp_path, ckpt, run_cli, where):
         (["--target", "onnx", "--precision", "int8", "--opset", "12"], "too old for INT8 Q/DQ"),
         (["--target", "onnx", "--precision", "int8-weights"], "does not export --precision int8-weights"),
         (["--target", "coreml", "--precision", "int8"], "needs a quantized checkpoint"),
-        (["--target", "onnx", "--opset", "9"], "opset 9 is not supported"),
+        (["--target", "onnx", "--opset", "9"], "--opset 9 is outside [11, 23]"),
         (["--target", "onnx", "--dynamic-batch", "8:2:4"], "not an ordered range"),
         (["--target", "onnx", "--dynamic-batch", "1-8"], "not MIN:OPT:MAX"),
         (["--target", "onnxx"], "did you mean 'onnx'"),

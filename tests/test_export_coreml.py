@@ -9,7 +9,7 @@ import platform
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, tiny_config
+from helpers.models import TINY, tiny_config
 
 from edgeattn.checkpoint import ModelHandle, load_checkpoint, save_checkpoint
 from edgeattn.data.imageset import preprocess

@@ -7,14 +7,15 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from conftest import TINY
+from helpers.models import TINY
 
 from edgeattn.checkpoint import load_checkpoint
 from edgeattn.data import load_split
 from edgeattn.errors import GateFailure, InputError
 from edgeattn.export import export_artifact
-from edgeattn.export.onnx import check_qdq_graph, nonstandard_ops
 from edgeattn.manifest import read_manifest
+from edgeattn.onnx.checks import check_qdq_graph
+from edgeattn.onnx.graph import nonstandard_ops
 from edgeattn.quantize import quantize_checkpoint
 from edgeattn.runtime import open_runner
 

@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import tiny_config
+from helpers.models import tiny_config
 
 from edgeattn.checkpoint import ModelHandle, load_checkpoint, save_checkpoint
 from edgeattn.errors import UnavailableError

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
-from conftest import REPO
+from helpers.models import REPO
 
 DEMO = REPO / "recipes" / "demo_quick.yaml"
 

@@ -18,7 +18,7 @@ def _recipe(tmp_path: Path, data: dict):
 
 
 def test_stages_run_in_pipeline_order():
-    from edgeattn.pipeline.steps import ordered_stages
+    from edgeattn.pipeline.stages import ordered_stages
 
     assert [s.name for s in ordered_stages()] == ["train", "prune", "quantize", "export", "validate", "bench"]
 
@@ -130,12 +130,3 @@ def test_precision_gates_override_key_by_key(tmp_path):
         and int8["max_kl"] is None
         and int8["min_agreement"] == Gates().min_agreement
     )
-
-
-def test_quantize_presets_match_the_quantizer():
-    from typing import get_args
-
-    from edgeattn.pipeline.schema import QuantMethod
-    from edgeattn.quantize.ptq import PRESETS
-
-    assert set(get_args(QuantMethod.model_fields["preset"].annotation)) == set(PRESETS)

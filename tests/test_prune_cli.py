@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from helpers.models import tiny_config
 
 
 def _npz(path, n: int, classes: int = 10, size: int = 32):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, tiny_config
+from helpers.models import TINY, tiny_config
 
 HEADED = ["mobilevit_xxs", "efficientformer_l1", "attn_vgg11_linear", "attn_vgg11_softmax"]
 TOL = 1e-5
@@ -88,11 +88,11 @@ def test_all_heads_kept_equals_original(key, ckpts, small_npz, tmp_path):
         ckpts(key), small_npz, tmp_path / "p.pt", ratio=0.0, importance="l1", val_size=8
     )
     pruned, original = load_checkpoint(tmp_path / "p.pt"), load_checkpoint(ckpts(key))
-    assert report["heads"]["removed"] == 0
+    assert report.heads.removed == 0
     assert all(
         len(k) == n
         for k, n in zip(
-            pruned.config.heads_kept.values(), [b["heads_original"] for b in report["blocks"]], strict=True
+            pruned.config.heads_kept.values(), [b.heads_original for b in report.blocks], strict=True
         )
     )
     x = _inputs(key)
@@ -119,17 +119,14 @@ def test_removed_heads_equal_masked_original(key, importance, ckpts, small_npz, 
     )
     pruned, original = load_checkpoint(tmp_path / "p.pt"), load_checkpoint(ckpts(key))
     kept = pruned.config.heads_kept
-    total = sum(b["heads_original"] for b in report["blocks"])
+    total = sum(b.heads_original for b in report.blocks)
     assert sum(len(k) for k in kept.values()) == total - round(total * 0.5)
     # The pruned model really is smaller: fewer heads in the module, fewer parameters and MACs.
     assert (
         sum(b.num_heads for b in attention_blocks(pruned.module, with_headless=False))
-        == total - report["heads"]["removed"]
+        == total - report.heads.removed
     )
-    assert (
-        report["params"]["after"] < report["params"]["before"]
-        and report["macs"]["after"] < report["macs"]["before"]
-    )
+    assert report.params.after < report.params.before and report.macs.after < report.macs.before
     x = _inputs(key)
     with torch.no_grad():
         out = pruned.module(x)
@@ -222,7 +219,7 @@ def test_reprune_keeps_original_indices_and_residual_only_blocks(ckpts, small_np
         seed=3,
         val_size=8,
     )
-    assert all(len(k) == 3 for k in first["heads_kept"].values())
+    assert all(len(k) == 3 for k in first.heads_kept.values())
     second = prune_checkpoint(
         tmp_path / "a.pt",
         small_npz,
@@ -233,19 +230,18 @@ def test_reprune_keeps_original_indices_and_residual_only_blocks(ckpts, small_np
         iterative_steps=2,
         val_size=16,
     )
-    kept = second["heads_kept"]
+    kept = second.heads_kept
     assert sum(len(k) for k in kept.values()) == 7
-    assert all(set(kept[p]) <= set(first["heads_kept"][p]) for p in kept)
+    assert all(set(kept[p]) <= set(first.heads_kept[p]) for p in kept)
     assert (
-        second["residual_only_blocks"] == [p for p, k in kept.items() if not k]
-        and second["residual_only_blocks"]
+        second.residual_only_blocks == [p for p, k in kept.items() if not k] and second.residual_only_blocks
     )
     pruned, original = load_checkpoint(tmp_path / "b.pt"), load_checkpoint(ckpts(key))
     x = _inputs(key)
     nonempty = {p: k for p, k in kept.items() if k}
     with torch.no_grad():
         # Residual-only blocks drop the branch entirely; compare against the original with those zeroed.
-        for p in second["residual_only_blocks"]:
+        for p in second.residual_only_blocks:
             original.module.get_submodule(p).proj.weight.zero_()
             original.module.get_submodule(p).proj.bias.zero_()
         ref = _masked_reference(original.module, nonempty, x)
@@ -272,8 +268,8 @@ def test_target_macs_is_met(scope, ckpts, small_npz, tmp_path):
     report = prune_checkpoint(
         ckpts(key), small_npz, tmp_path / "m.pt", target_macs=budget, importance="l1", scope=scope, val_size=8
     )
-    assert report["macs"]["after"] <= budget
-    assert report["heads"]["removed"] > 0
+    assert report.macs.after <= budget
+    assert report.heads.removed > 0
 
 
 def test_pruned_models_export_to_onnx_and_run(tmp_path):

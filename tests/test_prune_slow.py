@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-from conftest import trained_checkpoint
+from helpers.models import trained_checkpoint
 
 DATA = "builtin:digits"
 
@@ -35,23 +35,23 @@ def measure_claim(base: Path, work: Path, data: str = DATA) -> dict:
     )
     layer_normalised = prune_checkpoint(
         base, data, work / "taylor_layer.pt", ratio=0.5, importance="taylor", normalize="layer"
-    )["top1"]["after_prune"]
+    ).top1.after_prune
     randoms = [
-        prune_checkpoint(base, data, work / f"random{s}.pt", ratio=0.5, importance="random", seed=s)["top1"][
-            "after_prune"
-        ]
+        prune_checkpoint(
+            base, data, work / f"random{s}.pt", ratio=0.5, importance="random", seed=s
+        ).top1.after_prune
         for s in range(3)
     ]
     return {
-        "unpruned": taylor["top1"]["before"],
-        "taylor_no_finetune": taylor["top1"]["after_prune"],
-        "taylor_finetuned": taylor["top1"]["after_finetune"],
+        "unpruned": taylor.top1.before,
+        "taylor_no_finetune": taylor.top1.after_prune,
+        "taylor_finetuned": taylor.top1.after_finetune,
         "taylor_layer_normalised_no_finetune": layer_normalised,
         "random_no_finetune": randoms,
         "random_mean": statistics.mean(randoms),
-        "heads": taylor["heads"],
-        "macs": taylor["macs"],
-        "params": taylor["params"],
+        "heads": taylor.heads.to_dict(),
+        "macs": taylor.macs.to_dict(),
+        "params": taylor.params.to_dict(),
     }
 
 

@@ -13,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import REPO, tiny_config
+from helpers.models import REPO, tiny_config
 
 from edgeattn.checkpoint import ModelHandle, load_checkpoint
 from edgeattn.data import load_split
@@ -203,7 +203,7 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(case, quantized, tmp_pa
         imgs[3, 1, 1, 1] = np.nan
         data, expect = str(_npz(tmp_path / "nan.npz", imgs, np.arange(40) % 10)), "NaN"
     elif case == "negative_max_drop":
-        args, expect = ["--max-drop", "-1"], "impossible"
+        args, expect = ["--max-drop", "-1"], "--max-drop -1.0 is outside [0, 100]"
     elif case == "unknown_ignored":
         args, expect = ["--ignored", "no.such.layer"], "matches no layer"
     else:

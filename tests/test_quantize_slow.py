@@ -16,7 +16,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import CACHE, REPO, _code_hash
+from helpers.models import CACHE, REPO
+from helpers.models import code_hash as _code_hash
 
 from edgeattn.checkpoint import load_checkpoint
 from edgeattn.data import load_split
@@ -35,7 +36,7 @@ SIZE, EPOCHS = 64, 8
 def trained_fp32(key: str) -> str:
     from filelock import FileLock
 
-    from edgeattn.training_job import train_checkpoint
+    from edgeattn.train import train_checkpoint
 
     name, options = MODELS[key]
     ident = hashlib.sha256(
@@ -99,7 +100,7 @@ def test_quantization_table(tmp_path):
         d.mkdir()
         ptq = quantize_checkpoint(ckpt, "builtin:digits", d / "ptq.pt")
         qat = quantize_checkpoint(ckpt, "builtin:digits", d / "qat.pt", qat=True, epochs=2)
-        fp32_top1, ptq_top1, qat_top1 = ptq["top1"]["fp32"], ptq["top1"]["ptq"], qat["top1"]["qat"]
+        fp32_top1, ptq_top1, qat_top1 = ptq.top1.fp32, ptq.top1.ptq, qat.top1.qat
         handle = load_checkpoint(d / "qat.pt")
         val = load_split("builtin:digits", "val", SIZE)
         x, labels = val.to_model_input(handle.input_spec).numpy(), val.labels.numpy()
@@ -118,8 +119,8 @@ def test_quantization_table(tmp_path):
                 qat_top1,
                 onnx_top1,
                 peer_top1,
-                ptq["int8_layers"],
-                ptq["float_layers"],
+                ptq.int8_layers,
+                ptq.float_layers,
             )
         )
         if fp32_top1 - ptq_top1 > 1.0:

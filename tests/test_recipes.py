@@ -3,12 +3,11 @@ before any work, with the key's path (exit 2, nothing written)."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from helpers.models import REPO
 
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 FAMILIES = {"mobilevit": "mobilevit_xxs", "efficientformer": "efficientformer_l1", "attn_vgg": "attn_vgg11"}
@@ -108,18 +107,6 @@ def test_recipe_new_refuses_bad_input_and_keeps_existing_files(run_cli, tmp_path
     assert code == 2 and "unknown target 'tflite'" in err
     code, _, err = run_cli("recipe", "new", "--model", "mobilevit_xxx", "--target", "onnx")
     assert code == 2 and "did you mean 'mobilevit_xxs'" in err
-
-
-def test_schema_tables_match_the_stage_libraries():
-    """The recipe's target × precision table and gate defaults are those of export and validate."""
-    from edgeattn.export import exporter_for
-    from edgeattn.pipeline.schema import TARGET_PRECISIONS, GatesSection
-    from edgeattn.validate import GATES, Gates
-
-    for target, precisions in TARGET_PRECISIONS.items():
-        assert set(precisions) == set(exporter_for(target).precisions), target
-    assert GatesSection().model_dump() == dataclasses.asdict(Gates())
-    assert set(GatesSection.model_fields) == set(GATES.names())
 
 
 # ------------------------------------------------------------------------------------ bad recipes

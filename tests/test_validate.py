@@ -8,8 +8,8 @@ import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import trained_checkpoint
-from test_validate_support import FAMILIES, copy_artifact, fp32_onnx, int8_onnx, perturbed_onnx
+from helpers.artifacts import FAMILIES, copy_artifact, fp32_onnx, int8_onnx, perturbed_onnx
+from helpers.models import trained_checkpoint
 
 DATA = "builtin:digits"
 VGG = "attn_vgg11_linear"
@@ -113,7 +113,7 @@ def _fake_engine(tmp_path, like):
 def _untrained_reference(path, **changes):
     import dataclasses
 
-    from conftest import tiny_config
+    from helpers.models import tiny_config
 
     from edgeattn.checkpoint import ModelHandle, save_checkpoint
 

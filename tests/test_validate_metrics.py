@@ -100,10 +100,10 @@ def test_gates_pass_fail_messages_and_recipe_validation():
     assert "min_agreement" not in Gates(min_agreement=None).active()
     with pytest.raises(InputError, match="unknown gate"):
         Gates.from_dict({"max_top1_dorp": 1})
-    with pytest.raises(InputError, match="outside 0..100"):
-        Gates(min_agreement=150)
+    with pytest.raises(InputError, match=r"outside \[0, 100\]"):
+        Gates.build(min_agreement=150)
     with pytest.raises(InputError, match="finite"):
-        Gates(max_kl=math.nan)
+        Gates.build(max_kl=math.nan)
 
 
 def _report(passed: bool) -> ValidationReport:

@@ -6,7 +6,8 @@ Markdown and a PNG. Modules: `harness` (timing, memory), `worker` (one fresh pro
 `plot` (PNG), `suite` (`bench_artifacts`), `standing` (the project's standing benchmark).
 """
 
-from edgeattn.bench.harness import BenchSettings, latency_stats
+from edgeattn.bench.config import BenchConfig
+from edgeattn.bench.harness import latency_stats
 from edgeattn.bench.plot import write_bench_plot
 from edgeattn.bench.report import BenchReport, BenchRow, Skipped, to_markdown
 from edgeattn.bench.suite import bench_artifacts
@@ -14,7 +15,7 @@ from edgeattn.bench.suite import bench_artifacts
 __all__ = [
     "BenchReport",
     "BenchRow",
-    "BenchSettings",
+    "BenchConfig",
     "Skipped",
     "bench_artifacts",
     "latency_stats",

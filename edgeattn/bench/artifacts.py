@@ -43,20 +43,15 @@ def export_onnx(source: Path | ModelHandle, out: Path, *, opset: int = 17, max_b
 def torch_onnx_export(handle: ModelHandle, out: Path, *, opset: int = 17, max_batch: int = 64) -> Path:
     """`torch.onnx.export` (TorchScript exporter: seconds, where the dynamo exporter takes minutes on
     2 cores) with a dynamic batch axis, then the manifest."""
-    import torch
+    from edgeattn.onnx.torch_export import torch_to_onnx
 
-    module = handle.module.eval()
-    x = torch.zeros(*handle.input_spec.shape(1))
-    with atomic_output(out) as tmp, torch.no_grad():
-        torch.onnx.export(
-            module,
-            (x,),
-            str(tmp),
-            input_names=["input"],
-            output_names=["logits"],
-            opset_version=opset,
-            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-            dynamo=False,
+    with atomic_output(out) as tmp:
+        torch_to_onnx(
+            handle.module,
+            tmp,
+            input_shape=handle.input_spec.shape(1),
+            opset=opset,
+            dynamic_batch=(1, max_batch),
         )
     h, w = handle.input_spec.size
     manifest = ArtifactManifest(

@@ -19,80 +19,13 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgeattn.bench.config import BenchConfig
 from edgeattn.bench.timers import Timer, timer_for, wallclock_timer
-from edgeattn.errors import InputError
-
-
-@dataclass
-class BenchSettings:
-    """How to measure; the same settings apply to every artifact of one run."""
-
-    batches: list[int] = field(default_factory=lambda: [1])
-    threads: int = 2
-    pin: bool = False
-    warmup: int = 10
-    iters: int | None = 50
-    seconds: float | None = None
-    min_iters: int = 5
-    graph_optimization: str = "all"  # onnxruntime: disable | basic | extended | all
-    execution_mode: str = "sequential"  # onnxruntime: sequential | parallel
-    compute_units: str = "all"  # Core ML on macOS: all | cpu_only | cpu_and_gpu | cpu_and_ne
-    macs: bool = True  # count the model's MACs (from its config) after timing
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.batches or any(int(b) < 1 for b in self.batches):
-            raise InputError(
-                f"bad batch sizes {self.batches}", "give positive integers, e.g. --batch 1 --batch 8"
-            )
-        self.batches = sorted({int(b) for b in self.batches})
-        self.compute_units = self.compute_units.lower()
-        if self.threads < 1:
-            raise InputError(f"--threads {self.threads} is not a thread count", "give 1 or more")
-        if self.warmup < 0:
-            raise InputError(f"--warmup {self.warmup} is negative", "give 0 or more warm-up runs")
-        if self.seconds is not None and self.seconds <= 0:
-            raise InputError(
-                f"--seconds {self.seconds} is not a time budget", "give a positive number of seconds"
-            )
-        if self.seconds is None and (self.iters is None or self.iters < 1):
-            raise InputError(
-                f"--iters {self.iters} is not an iteration count", "give 1 or more (or --seconds S)"
-            )
-        if self.graph_optimization not in ("disable", "basic", "extended", "all"):
-            raise InputError(
-                f"unknown graph optimisation level {self.graph_optimization!r}",
-                "use disable, basic, extended or all",
-            )
-        if self.compute_units not in ("all", "cpu_only", "cpu_and_gpu", "cpu_and_ne"):
-            raise InputError(
-                f"unknown Core ML compute units {self.compute_units!r}",
-                "use all, cpu_only, cpu_and_gpu or cpu_and_ne",
-            )
-        if self.execution_mode not in ("sequential", "parallel"):
-            raise InputError(f"unknown execution mode {self.execution_mode!r}", "use sequential or parallel")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BenchSettings:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-    def runner_options(self) -> dict[str, Any]:
-        """Keyword options every runner accepts (runners ignore the ones that do not concern them)."""
-        return {
-            "threads": self.threads,
-            "graph_optimization": self.graph_optimization,
-            "execution_mode": self.execution_mode,
-            "compute_units": self.compute_units,
-        }
 
 
 def latency_stats(samples_ms: list[float] | np.ndarray, batch: int) -> dict[str, float]:
@@ -115,7 +48,7 @@ def latency_stats(samples_ms: list[float] | np.ndarray, batch: int) -> dict[str,
     }
 
 
-def time_runs(fn: Callable[[], Any], settings: BenchSettings, timer: Timer = wallclock_timer) -> list[float]:
+def time_runs(fn: Callable[[], Any], settings: BenchConfig, timer: Timer = wallclock_timer) -> list[float]:
     """Warm up, then collect per-run latencies for `iters` runs or for `seconds` (≥ min_iters runs)."""
     for _ in range(settings.warmup):
         fn()
@@ -125,7 +58,7 @@ def time_runs(fn: Callable[[], Any], settings: BenchSettings, timer: Timer = wal
         while len(samples) < settings.min_iters or time.perf_counter() < deadline:
             samples.append(timer(fn))
     else:
-        samples = [timer(fn) for _ in range(int(settings.iters or 1))]
+        samples = [timer(fn) for _ in range(settings.timed_runs)]
     return samples
 
 
@@ -210,7 +143,7 @@ def batch_unsupported(runner: Any, batch: int) -> str | None:
     return f"batch {batch} is outside the artifact's batch range {lo}..{hi}"
 
 
-def measure_artifact(path: Path, runtime: str, settings: BenchSettings) -> dict[str, Any]:
+def measure_artifact(path: Path, runtime: str, settings: BenchConfig) -> dict[str, Any]:
     """Open `path` on `runtime` and time it at every batch size of `settings`. Raises InputError /
     UnavailableError (from the runner) when the artifact is bad or its runtime is missing."""
     from edgeattn.runtime import open_runner

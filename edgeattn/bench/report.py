@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edgeattn.reporting import fmt_count, fmt_fixed, md_table
+
 FORMAT = "edgeattn.bench"
 
 
@@ -119,15 +121,8 @@ TABLE_COLUMNS = [
 ]
 
 
-def fmt_count(n: float) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.2f} {unit}"
-    return f"{n:.0f}"
-
-
 def _f(value: float | None, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    return fmt_fixed(value, digits, missing="–")
 
 
 def row_cells(r: BenchRow) -> list[str]:
@@ -146,7 +141,7 @@ def row_cells(r: BenchRow) -> list[str]:
         speed,
         _f(r.load_ms, 0),
         _f(r.peak_rss_mb, 0),
-        "–" if r.macs is None else fmt_count(r.macs),
+        fmt_count(r.macs, missing="–"),
         _f(r.top1),
     ]
 
@@ -235,17 +230,10 @@ def markdown_row(r: BenchRow) -> list[str]:
     ]
 
 
-def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
-    esc = [[str(v).replace("|", "\\|") for v in row] for row in rows]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in esc]
-    return "\n".join(lines)
-
-
 def to_markdown(report: BenchReport, heading_level: int = 3) -> str:
     """One report as Markdown: the table, skipped entries with reasons, notes."""
     parts = [f"{'#' * heading_level} {report.title}", "", f"Baseline: {report.baseline or 'none'}.", ""]
-    parts.append(markdown_table(MARKDOWN_COLUMNS, [markdown_row(r) for r in report.rows]))
+    parts.append(md_table(MARKDOWN_COLUMNS, [markdown_row(r) for r in report.rows]))
     if report.skipped:
         parts.append("")
         parts += [

@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeattn.bench.report import BenchReport, env_line, markdown_table
+from edgeattn.bench.report import BenchReport, env_line
 from edgeattn.errors import EdgeAttnError, InputError
+from edgeattn.reporting import fmt_count, md_table
 
 DATA = "builtin:digits"
 SIGNIFICANCE = 0.05  # a paired top-1 difference counts only when McNemar's exact test rejects at this level
@@ -94,7 +95,7 @@ class StandingSettings:
 
 def trained_checkpoint(model: StandingModel, models_dir: Path, data: str = DATA) -> Path:
     """Train `model` briefly at its eval resolution, once; later runs reuse the cached file."""
-    from edgeattn.training_job import train_checkpoint
+    from edgeattn.train import train_checkpoint
 
     ident = hashlib.sha256(
         json.dumps(
@@ -125,7 +126,7 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
     """Build every variant of one model, measure accuracy (eval copies) and latency (deploy copies)."""
     from edgeattn.bench import bench_artifacts
     from edgeattn.bench.variants import VARIANTS, ModelPlan, VariantUnavailable, at_resolution
-    from edgeattn.evaluation import evaluate_artifact
+    from edgeattn.evaluation.artifact import evaluate_artifact
 
     t0 = time.perf_counter()
     eval_ckpt = trained_checkpoint(model, out / "models")
@@ -289,8 +290,6 @@ def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings,
     cols = ["model", "artifact", "precision", f"b{b_lo} median ms", f"b{b_lo} p90 ms", f"b{b_lo} vs ORT FP32",
             f"b{b_hi} median ms", f"b{b_hi} img/s", f"b{b_hi} vs ORT FP32", "MACs", "top-1 %", "peak RSS MB"]  # fmt: skip
     rows = []
-    from edgeattn.bench.report import fmt_count
-
     for res, rep in zip(results, reports, strict=True):
         for label in dict.fromkeys(r.label for r in rep.rows):
             lo, hi = _row(rep, label, b_lo), _row(rep, label, b_hi)
@@ -319,7 +318,7 @@ def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings,
         f"{settings.seconds:g} s budget per cell after {settings.warmup} warm-up runs; each artifact in a fresh process. "
         f"Speed ratios are against onnxruntime FP32 of the same model, same run (above 1 = faster).",
         "",
-        markdown_table(cols, rows),
+        md_table(cols, rows),
         "",
         f"- Machine: {env_line(env)}." if env else "",
         "- Accuracy: no pretrained weights can be downloaded here, so each model was trained briefly on builtin:digits at a "

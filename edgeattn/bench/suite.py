@@ -17,11 +17,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edgeattn.bench.config import BenchConfig
 from edgeattn.bench.env import busy_warning, capture_environment
-from edgeattn.bench.harness import BenchSettings, measure_artifact
+from edgeattn.bench.harness import measure_artifact
 from edgeattn.bench.report import BenchReport, BenchRow, Skipped
 from edgeattn.bench.runtimes import resolve_runtime, unavailable_reason
 from edgeattn.errors import InputError, UnavailableError
+from edgeattn.runtime import RUNNERS
 
 
 def accuracy_from_metrics(metrics: Mapping[str, Any] | None) -> float | None:
@@ -45,35 +47,8 @@ def preflight(path: Path, runtime: str) -> str:
     if not path.exists():
         raise InputError(f"artifact {path} does not exist", "check the path")
     rt = resolve_runtime(path, runtime)
-    if rt == "torch":
-        from edgeattn.checkpoint import FORMAT, read_payload
-
-        payload = read_payload(path)
-        if payload.get("format") != FORMAT:
-            raise InputError(
-                f"{path} is not an edgeattn checkpoint",
-                "create one with `edgeattn train` or `edgeattn import`",
-            )
-    else:
-        from edgeattn.manifest import read_manifest
-
-        read_manifest(path)  # manifest present, well-formed, and its sha256 matches the file
-        if rt == "onnxruntime":
-            check_onnx_readable(path)
+    RUNNERS.get(rt).preflight(path)
     return rt
-
-
-def check_onnx_readable(path: Path) -> None:
-    """A truncated or non-ONNX file fails here, in one line, before any process starts."""
-    import onnx
-
-    try:
-        onnx.load_model(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001  protobuf raises DecodeError, onnx its own errors
-        raise InputError(
-            f"{path} is not a readable ONNX model ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})",
-            "re-export it (the file is corrupt or truncated)",
-        ) from None
 
 
 def _labels(paths: list[Path], labels: Mapping[Path | str, str] | None) -> dict[Path, str]:
@@ -82,15 +57,19 @@ def _labels(paths: list[Path], labels: Mapping[Path | str, str] | None) -> dict[
     return {p: given.get(p) or (p.name if names.count(p.name) == 1 else str(p)) for p in paths}
 
 
-def _run_isolated(
-    path: Path, runtime: str, settings: BenchSettings, timeout_s: float | None
-) -> dict[str, Any]:
+def _run_isolated(path: Path, runtime: str, settings: BenchConfig, timeout_s: float | None) -> dict[str, Any]:
     import edgeattn
 
     with tempfile.TemporaryDirectory(prefix="edgeattn-bench-") as tmp:
         req, res = Path(tmp) / "request.json", Path(tmp) / "result.json"
         req.write_text(
-            json.dumps({"artifact": str(path.resolve()), "runtime": runtime, "settings": settings.to_dict()})
+            json.dumps(
+                {
+                    "artifact": str(path.resolve()),
+                    "runtime": runtime,
+                    "settings": settings.model_dump(mode="json"),
+                }
+            )
         )
         env = dict(
             os.environ,
@@ -122,7 +101,7 @@ def _run_isolated(
         return json.loads(res.read_text())
 
 
-def _run_inline(path: Path, runtime: str, settings: BenchSettings) -> dict[str, Any]:
+def _run_inline(path: Path, runtime: str, settings: BenchConfig) -> dict[str, Any]:
     from edgeattn.errors import EdgeAttnError
 
     try:
@@ -162,46 +141,26 @@ def apply_baseline(rows: list[BenchRow], baseline_artifact: str | None) -> None:
 
 def bench_artifacts(
     artifacts: list[Path],
+    config: BenchConfig | None = None,
     *,
-    runtime: str = "auto",
-    batches: list[int] | None = None,
-    threads: int = 2,
-    warmup: int = 10,
-    iters: int | None = 50,
-    seconds: float | None = None,
     baseline: Path | None = None,
-    pin: bool = False,
-    graph_optimization: str = "all",
-    execution_mode: str = "sequential",
-    compute_units: str = "all",
-    min_iters: int = 5,
-    macs: bool = True,
-    isolate: bool = True,
     labels: Mapping[Path | str, str] | None = None,
     extras: Mapping[Path | str, Mapping[str, Any]] | None = None,
     title: str = "edgeattn bench",
     notes: list[str] | None = None,
     timeout_s: float | None = None,
+    **overrides: Any,
 ) -> BenchReport:
     """Measure every artifact at every batch size and compare each with the baseline.
 
-    `isolate=True` runs each artifact in a fresh process (per-artifact peak RSS, no shared thread
-    pools); `extras[path]` may give `top1` (and `accuracy_note`, `macs`) the artifact's own manifest
-    does not carry. Returns a `BenchReport` (rows, skipped entries with reasons, environment).
+    `config` (default `BenchConfig()`) with any of its fields replaced by `overrides` (e.g.
+    `batches=[1, 8], threads=1`). `isolate=True` runs each artifact in a fresh process (per-artifact
+    peak RSS, no shared thread pools); `extras[path]` may give `top1` (and `accuracy_note`, `macs`)
+    the artifact's own manifest does not carry. Returns a `BenchReport` (rows, skipped entries with
+    reasons, environment).
     """
-    settings = BenchSettings(
-        batches=list(batches or [1]),
-        threads=threads,
-        pin=pin,
-        warmup=warmup,
-        iters=iters,
-        seconds=seconds,
-        min_iters=min_iters,
-        graph_optimization=graph_optimization,
-        execution_mode=execution_mode,
-        compute_units=compute_units,
-        macs=macs,
-    )
+    settings = BenchConfig.build(config, **overrides)
+    runtime, threads, pin, isolate = settings.runtime, settings.threads, settings.pin, settings.isolate
     paths = [Path(a) for a in artifacts]
     if baseline is not None and Path(baseline) not in paths:
         paths.insert(0, Path(baseline))
@@ -215,8 +174,10 @@ def bench_artifacts(
     runtimes = {p: preflight(p, runtime) for p in paths}
     names = _labels(paths, labels)
     extra = {Path(k): dict(v) for k, v in (extras or {}).items()}
-    env = capture_environment(threads, pin, settings.to_dict())
-    report = BenchReport(env=env, settings=settings.to_dict(), title=title, notes=list(notes or []))
+    env = capture_environment(threads, pin, settings.model_dump(mode="json"))
+    report = BenchReport(
+        env=env, settings=settings.model_dump(mode="json"), title=title, notes=list(notes or [])
+    )
     if not isolate:
         report.notes.append("all artifacts ran in one process: peak RSS accumulates over the artifacts")
     usable = env["cpu"].get("usable_cores") or 1

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeattn.bench.artifacts import export_onnx, peer_quantize_static
-from edgeattn.checkpoint import _fit_efficientformer_biases, load_checkpoint
+from edgeattn.checkpoint import fit_attention_bias_tables, load_checkpoint
 from edgeattn.registry import Registry
 
 
@@ -89,7 +89,7 @@ def at_resolution(source: Path, size: int, out: Path) -> Path:
     spec = InputSpec.from_dict(payload["input_spec"])
     spec.size = (size, size)
     state = dict(payload["state_dict"])
-    _fit_efficientformer_biases(build_model(config), state)
+    fit_attention_bias_tables(build_model(config), state)
     history = [
         *payload.get("history", []),
         {"step": "resize", "source": source.name, "from_size": old_size, "to_size": size},

@@ -30,10 +30,11 @@ def configure_process(threads: int, pin: bool) -> list[int] | None:
 
 
 def run_request(request: dict[str, Any]) -> dict[str, Any]:
-    from edgeattn.bench.harness import BenchSettings, measure_artifact
+    from edgeattn.bench.config import BenchConfig
+    from edgeattn.bench.harness import measure_artifact
     from edgeattn.errors import EdgeAttnError, UnavailableError
 
-    settings = BenchSettings.from_dict(request["settings"])
+    settings = BenchConfig.model_validate(request["settings"])
     pinned = configure_process(settings.threads, settings.pin)
     try:
         import torch

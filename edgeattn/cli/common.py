@@ -32,12 +32,5 @@ def emit_json(data: Any, json_out: Path | None, stdout: bool = False) -> None:
         typer.echo(json.dumps(data, indent=2, default=str))
 
 
-def fmt_count(n: float) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.2f} {unit}"
-    return f"{n:.0f}"
-
-
 JSON_OPTION = typer.Option(None, "--json", help="Also write the result as JSON to this file.", dir_okay=False)
 OUT_HELP = "Where to write the result (written atomically: nothing half-written is left on failure)."

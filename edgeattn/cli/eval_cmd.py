@@ -33,17 +33,17 @@ def eval_command(
     """
     from rich.markup import escape
 
-    from edgeattn.evaluation import evaluate_artifact
+    from edgeattn.evaluation.artifact import evaluate_artifact
 
     result = evaluate_artifact(artifact, data, split, limit=limit, runtime=runtime, threads=threads)
     print_table(
-        escape(f"{artifact.name} on {data} [{split}] — {result['runtime']}"),
+        escape(f"{artifact.name} on {data} [{split}] — {result.runtime}"),
         ["metric", "value"],
         [
-            ["top-1 %", f"{result['top1']:.2f}"],
-            ["top-5 %", f"{result['top5']:.2f}"],
-            ["images", result["n"]],
-            ["precision", result["precision"]],
+            ["top-1 %", f"{result.top1:.2f}"],
+            ["top-5 %", f"{result.top5:.2f}"],
+            ["images", result.n],
+            ["precision", result.precision],
         ],
     )
-    emit_json(result, json_out)
+    emit_json(result.to_dict(), json_out)

@@ -1,19 +1,84 @@
-"""`edgeattn export`: a checkpoint (FP32, pruned or quantized) -> ONNX / TensorRT engine / Core ML package."""
+"""`edgeattn export`: a checkpoint (FP32, pruned or quantized) -> ONNX / TensorRT engine / Core ML package.
+
+The target-specific flags (`--workspace-mib`, `--coreml-input`, ...) are not written here: each
+exporter declares its options (`Exporter.options`), and this command grows one flag per declared
+option, refusing a flag on a target that does not declare it.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from edgeattn.cli.common import JSON_OPTION, OUT_HELP, emit_json, print_table
 from edgeattn.cli.common import out as console
+from edgeattn.cli.options import with_config
+from edgeattn.export import EXPORTERS, TargetOption
+from edgeattn.export.config import ExportConfig
 
 
 def register(app: typer.Typer) -> None:
     app.command("export")(export_command)
 
 
+def parse_batch_range(text: str | None) -> tuple[int, int, int] | None:
+    from edgeattn.export import parse_dynamic_batch
+
+    return parse_dynamic_batch(text) if text else None
+
+
+def with_target_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`command` with one more CLI option per declared exporter option; the values given (not None)
+    reach it as `target_options`."""
+    declared = flagged_options()
+    extra = [
+        inspect.Parameter(
+            key,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(None, option.flag, help=option.help),
+            annotation=option.type,
+        )
+        for key, (option, _) in declared.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**values: Any) -> None:
+        options = {k: values.pop(k) for k in declared if k in values}
+        given = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if v is not None}
+        command(**values, target_options=given)
+
+    signature = inspect.signature(command, eval_str=True)
+    params = [p for p in signature.parameters.values() if p.name != "target_options"]
+    wrapper.__signature__ = signature.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+    return wrapper
+
+
+def flagged_options() -> dict[str, tuple[TargetOption, tuple[str, ...]]]:
+    """Option key -> (its declaration, the targets that declare it), for options that have a flag."""
+    found: dict[str, tuple[TargetOption, tuple[str, ...]]] = {}
+    for name, exporter in EXPORTERS.items():
+        for option in exporter.options:
+            if option.flag is None:
+                continue
+            known, targets = found.get(option.key, (option, ()))
+            if known.flag != option.flag:
+                raise ValueError(f"option {option.key!r} has two flags: {known.flag}, {option.flag}")
+            found[option.key] = (known, (*targets, name))
+    return found
+
+
+@with_target_options
+@with_config(
+    ExportConfig,
+    flags={"precision": ("--precision", "-p")},
+    exclude=("options",),
+    parsers={"dynamic_batch": (str, parse_batch_range)},
+)
 def export_command(
     checkpoint: Path = typer.Argument(
         ..., help="Checkpoint to export (.pt: FP32, pruned, or quantized by `edgeattn quantize`)."
@@ -22,50 +87,13 @@ def export_command(
     out: Path = typer.Option(
         ..., "--out", "-o", help=f"Artifact path (.onnx, .engine/.plan, .mlpackage). {OUT_HELP}"
     ),
-    precision: str = typer.Option(
-        None,
-        "--precision",
-        "-p",
-        help="fp32, fp16, int8 (quantized checkpoint), int8-weights (coreml). Default: the target's (onnx fp32, tensorrt/coreml fp16).",
-    ),
-    batch: int = typer.Option(1, "--batch", min=1, help="Fixed batch size."),
-    dynamic_batch: str = typer.Option(
-        None, "--dynamic-batch", help="Batch range MIN:OPT:MAX (e.g. 1:8:32) instead of a fixed --batch."
-    ),
-    opset: int = typer.Option(17, "--opset", help="ONNX opset (onnx/tensorrt; INT8 Q/DQ needs 13+)."),
     data: str = typer.Option(
         None, "--data", help="Data set for calibration where needed (Core ML int8 activations)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing artifact."),
-    onnx_exporter: str = typer.Option(
-        None, "--onnx-exporter", help="torch exporter: torchscript (default) or dynamo (opset 18+)."
-    ),
-    fp16_io: bool = typer.Option(
-        None, "--fp16-io/--fp32-io", help="onnx fp16: FP16 inputs/outputs too (default FP32 I/O)."
-    ),
-    qdq_runtime: str = typer.Option(
-        None, "--qdq-runtime", help="onnx int8: runtime the Q/DQ placement is made for (default onnxruntime)."
-    ),
-    workspace_mib: int = typer.Option(
-        None, "--workspace-mib", help="tensorrt: builder workspace limit in MiB (default 1024)."
-    ),
-    timing_cache: Path = typer.Option(
-        None, "--timing-cache", help="tensorrt: timing cache file, loaded and saved (default beside --out)."
-    ),
-    coreml_input: str = typer.Option(
-        None, "--coreml-input", help="coreml: image (RGB 0..255, normalisation folded in; default) or tensor."
-    ),
-    deployment_target: str = typer.Option(
-        None,
-        "--deployment-target",
-        help="coreml: minimum deployment target, e.g. iOS16 (default), iOS17, macOS14.",
-    ),
-    coreml_calibrator: str = typer.Option(
-        None,
-        "--coreml-calibrator",
-        help="coreml int8: activation statistics from Core ML predictions (coreml, macOS) or the reference executor (reference); default auto.",
-    ),
     json_out: Path = JSON_OPTION,
+    config: ExportConfig | None = None,
+    target_options: dict[str, Any] | None = None,
 ) -> None:
     """Export a checkpoint to a deployable artifact with a manifest beside it (PATH.json).
 
@@ -75,33 +103,13 @@ def export_command(
       edgeattn export mvit.pt --target tensorrt --precision fp16 --out exported/mvit.engine
       edgeattn export mvit.pt --target coreml --precision int8-weights --out exported/mvit.mlpackage
     """
-    from edgeattn.export import export_artifact, parse_dynamic_batch
+    from edgeattn.export import export_artifact, exporter_for
 
-    options = {
-        "exporter": onnx_exporter,
-        "fp16_io": fp16_io,
-        "runtime": qdq_runtime,
-        "workspace_mib": workspace_mib,
-        "timing_cache": str(timing_cache) if timing_cache else None,
-        "input": coreml_input,
-        "deployment_target": deployment_target,
-        "calibrator": coreml_calibrator,
-    }
-    given = {k: v for k, v in options.items() if v is not None}
-    dyn = parse_dynamic_batch(dynamic_batch) if dynamic_batch else None
-    _reject_foreign_options(target, given)
-    manifest = export_artifact(
-        checkpoint,
-        target,
-        out,
-        precision=precision,
-        batch=batch,
-        dynamic_batch=dyn,
-        opset=opset,
-        data=data,
-        overwrite=overwrite,
-        **given,
-    )
+    exporter_for(target)  # unknown target: the registry's "did you mean" error first
+    given = dict(target_options or {})
+    reject_foreign_options(target, given)
+    config = ExportConfig.build(config, options=given)
+    manifest = export_artifact(checkpoint, target, out, config, data=data, overwrite=overwrite)
     rows = [
         ["model", manifest.model["name"]],
         ["precision", manifest.precision],
@@ -123,28 +131,15 @@ def export_command(
     emit_json(manifest.to_dict(), json_out)
 
 
-# Which CLI option belongs to which target, so `--workspace-mib` on `--target onnx` is an error
-# rather than silently ignored.
-_OPTION_FLAGS = {
-    "exporter": ("--onnx-exporter", ("onnx", "tensorrt")),
-    "fp16_io": ("--fp16-io", ("onnx",)),
-    "runtime": ("--qdq-runtime", ("onnx",)),
-    "workspace_mib": ("--workspace-mib", ("tensorrt",)),
-    "timing_cache": ("--timing-cache", ("tensorrt",)),
-    "input": ("--coreml-input", ("coreml",)),
-    "deployment_target": ("--deployment-target", ("coreml",)),
-    "calibrator": ("--coreml-calibrator", ("coreml",)),
-}
-
-
-def _reject_foreign_options(target: str, given: dict) -> None:
+def reject_foreign_options(target: str, given: dict[str, Any]) -> None:
+    """`--workspace-mib` on `--target onnx` is an error rather than silently ignored."""
     from edgeattn.errors import InputError
-    from edgeattn.export import exporter_for
 
-    exporter_for(target)  # unknown target: the registry's "did you mean" error first
+    declared = flagged_options()
     for key in given:
-        flag, targets = _OPTION_FLAGS[key]
+        option, targets = declared[key]
         if target not in targets:
             raise InputError(
-                f"{flag} does not apply to --target {target}", f"it is for --target {' / '.join(targets)}"
+                f"{option.flag.split('/')[0]} does not apply to --target {target}",
+                f"it is for --target {' / '.join(targets)}",
             )

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from edgeattn.cli.common import JSON_OPTION, emit_json, fmt_count, out, print_table
+from edgeattn.cli.common import JSON_OPTION, emit_json, out, print_table
+from edgeattn.reporting import fmt_count
 
 
 def register(app: typer.Typer) -> None:
@@ -61,11 +62,11 @@ def profile(
 
     Example: edgeattn profile mobilevit_xxs --input-size 256
     """
+    from edgeattn.checkpoint import open_model
     from edgeattn.models import model_spec
     from edgeattn.models.profile import profile_model
-    from edgeattn.resolve import handle_from
 
-    handle = handle_from(model, input_size, num_classes)
+    handle = open_model(model, input_size, num_classes)
     size = input_size or handle.config.input_size
     p = profile_model(handle.module, handle.config.name, model_spec(handle.config.name).family, size)
     data = {**p.to_dict(), "config": handle.config.to_dict(), "kind": handle.kind}

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from edgeattn.cli.common import JSON_OPTION, OUT_HELP, emit_json, fmt_count, print_table
+from edgeattn.cli.common import JSON_OPTION, OUT_HELP, emit_json, print_table
 from edgeattn.cli.common import out as console
+from edgeattn.cli.options import with_config
+from edgeattn.prune.config import PruneConfig
+from edgeattn.reporting import fmt_count
+
+if TYPE_CHECKING:
+    from edgeattn.prune.result import PruneReport
 
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 
@@ -31,6 +38,11 @@ def parse_macs(text: str | None) -> float | None:
     return float(m.group(1)) * _SUFFIX[m.group(2).lower()]
 
 
+@with_config(
+    PruneConfig,
+    flags={"distill": "--distill/--no-distill"},
+    parsers={"target_macs": (str, lambda text: parse_macs(text))},
+)
 def prune(
     ckpt: Path = typer.Argument(..., help="Checkpoint to prune (edgeattn .pt).", dir_okay=False),
     data: str = typer.Option(
@@ -39,38 +51,6 @@ def prune(
         help="Data-set spec: scores heads on its calib split, top-1 on val, fine-tunes on train.",
     ),
     out: Path = typer.Option(..., "--out", help=OUT_HELP, dir_okay=False),
-    ratio: float = typer.Option(None, "--ratio", help="Share of all heads to remove, in [0, 1)."),
-    heads: int = typer.Option(None, "--heads", help="Number of heads to remove."),
-    target_macs: str = typer.Option(
-        None, "--target-macs", help="MAC budget of the pruned model (e.g. 150M)."
-    ),
-    importance: str = typer.Option("taylor", "--importance", help="taylor | l1 | entropy | random."),
-    normalize: str = typer.Option(
-        "none",
-        "--normalize",
-        help="taylor scores: none (rank in loss units) | layer (L2 per layer, as Michel et al. 2019).",
-    ),
-    scope: str = typer.Option(
-        "global", "--scope", help="global (rank all heads together) | per-layer (same share per block)."
-    ),
-    min_heads_per_block: int = typer.Option(
-        1,
-        "--min-heads-per-block",
-        help="Heads every block keeps; 0 lets a block lose all (it becomes residual-only).",
-    ),
-    finetune_epochs: int = typer.Option(
-        0, "--finetune-epochs", help="Recovery fine-tune epochs after pruning."
-    ),
-    distill: bool = typer.Option(
-        True, "--distill/--no-distill", help="Fine-tune with knowledge distillation from the unpruned model."
-    ),
-    iterative_steps: int = typer.Option(
-        1, "--iterative-steps", help="Score, remove a share, re-score ... in this many steps."
-    ),
-    calib_size: int = typer.Option(
-        512, "--calib-size", help="Calibration images used for scoring (at most)."
-    ),
-    finetune_lr: float = typer.Option(1e-3, "--finetune-lr", help="Peak learning rate of the fine-tune."),
     report_dir: Path = typer.Option(
         None,
         "--report-dir",
@@ -79,6 +59,7 @@ def prune(
     ),
     seed: int = typer.Option(0, "--seed"),
     json_out: Path = JSON_OPTION,
+    config: PruneConfig | None = None,
 ) -> None:
     """Remove whole attention heads so the model really gets smaller, then optionally fine-tune.
 
@@ -89,71 +70,45 @@ def prune(
 
     if json_out is not None:
         check_writable(json_out)
-    report = prune_checkpoint(
-        ckpt,
-        data,
-        out,
-        ratio=ratio,
-        heads=heads,
-        target_macs=parse_macs(target_macs),
-        importance=importance,
-        scope=scope,
-        min_heads_per_block=min_heads_per_block,
-        finetune_epochs=finetune_epochs,
-        distill=distill,
-        iterative_steps=iterative_steps,
-        normalize=normalize,
-        report_dir=report_dir,
-        seed=seed,
-        calib_size=calib_size,
-        finetune_lr=finetune_lr,
-    )
+    report = prune_checkpoint(ckpt, data, out, config, report_dir=report_dir, seed=seed)
+    render(report, out, report_dir is not None)
+    emit_json(report.to_dict(), json_out)
+
+
+def render(report: PruneReport, out: Path, with_files: bool) -> None:
+    """Per-block table (scores, kept heads) and the before/after summary."""
     rows = []
-    for b in report["blocks"]:
+    for b in report.blocks:
         scores = " ".join(
-            "·" if s is None else f"{s:.2f}" + ("" if i in b["kept"] else "×")
-            for i, s in enumerate(b["scores"])
+            "·" if s is None else f"{s:.2f}" + ("" if i in b.kept else "×") for i, s in enumerate(b.scores)
         )
-        rows.append(
-            [
-                b["path"],
-                b["kind"],
-                f"{len(b['kept'])}/{b['heads_original']}",
-                ",".join(map(str, b["kept"])) or "none (residual only)",
-                scores,
-            ]
-        )
+        kept = ",".join(map(str, b.kept)) or "none (residual only)"
+        rows.append([b.path, b.kind, f"{len(b.kept)}/{b.heads_original}", kept, scores])
     print_table(
-        f"{report['importance']} importance, {report['target']} ({report['scope']})",
+        f"{report.importance} importance, {report.target} ({report.scope})",
         ["block", "kind", "heads", "kept", "scores (× removed)"],
         rows,
     )
-    t, p, m, h = report["top1"], report["params"], report["macs"], report["heads"]
+    t, p, m, h = report.top1, report.params, report.macs, report.heads
     summary = [
-        ["heads", h["before"], h["after"]],
-        ["params", fmt_count(p["before"]), fmt_count(p["after"])],
-        ["MACs", fmt_count(m["before"]), fmt_count(m["after"])],
-        ["top-1 % (no fine-tune)", f"{t['before']:.2f}", f"{t['after_prune']:.2f}"],
+        ["heads", h.before, h.after],
+        ["params", fmt_count(p.before), fmt_count(p.after)],
+        ["MACs", fmt_count(m.before), fmt_count(m.after)],
+        ["top-1 % (no fine-tune)", f"{t.before:.2f}", f"{t.after_prune:.2f}"],
     ]
-    if t["after_finetune"] is not None:
-        summary.append(
-            [
-                f"top-1 % ({report['finetune']['epochs']} ep fine-tune{', distilled' if report['finetune']['distill'] else ''})",
-                f"{t['before']:.2f}",
-                f"{t['after_finetune']:.2f}",
-            ]
-        )
-    print_table(f"pruned {report['model']} -> {out}", ["", "before", "after"], summary)
-    if report["headless_blocks"]:
+    if t.after_finetune is not None:
+        ft = report.finetune
+        how = f"{ft.epochs} ep fine-tune{', distilled' if ft.distill else ''}"
+        summary.append([f"top-1 % ({how})", f"{t.before:.2f}", f"{t.after_finetune:.2f}"])
+    print_table(f"pruned {report.model} -> {out}", ["", "before", "after"], summary)
+    if report.headless_blocks:
         console.print(
             "blocks without heads (not pruned): "
-            + ", ".join(f"{b['path']} ({b['kind']})" for b in report["headless_blocks"])
+            + ", ".join(f"{b.path} ({b.kind})" for b in report.headless_blocks)
         )
-    if report["residual_only_blocks"]:
+    if report.residual_only_blocks:
         console.print(
-            "[bold yellow]all heads removed — now residual-only:[/] "
-            + ", ".join(report["residual_only_blocks"])
+            "[bold yellow]all heads removed — now residual-only:[/] " + ", ".join(report.residual_only_blocks)
         )
-    if report_dir is not None:
-        console.print(f"report: {report['files']['markdown']}, {report['files']['heatmap']}")
-    emit_json(report, json_out)
+    if with_files:
+        console.print(f"report: {report.files['markdown']}, {report.files['heatmap']}")

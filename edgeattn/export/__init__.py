@@ -1,74 +1,82 @@
 """Export a checkpoint to a deployable artifact (ONNX, TensorRT engine, Core ML package) + manifest.
 
 `export_artifact` validates the whole request (target, precision, batch, opset, output paths) before
-any slow work, then hands it to the target's exporter from `EXPORTERS`. Exporter modules import their
-heavy runtimes (onnxruntime, tensorrt, coremltools) lazily, so listing targets costs nothing.
+any slow work, then hands it to the target's exporter from `EXPORTERS`. The registry (`base.py`)
+imports no exporter; this package imports each exporter module, which registers itself, so adding a
+target is adding one module. Exporter modules import their heavy runtimes (onnxruntime, tensorrt,
+coremltools) lazily.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 from edgeattn.checkpoint import ModelHandle, load_checkpoint
 from edgeattn.errors import InputError
+from edgeattn.export import coreml, onnx, tensorrt  # noqa: F401  (each registers its exporter)
 from edgeattn.export.base import (
     EXPORTERS,
     QUANTIZED_KIND,
     BatchSpec,
     Exporter,
     ExportRequest,
+    TargetOption,
     parse_dynamic_batch,
 )
+from edgeattn.export.config import ExportConfig, ExportShape
 from edgeattn.fileio import check_writable
 from edgeattn.manifest import ArtifactManifest, manifest_path
 
 __all__ = [
     "EXPORTERS",
     "BatchSpec",
-    "Exporter",
+    "ExportConfig",
     "ExportRequest",
+    "ExportShape",
+    "Exporter",
+    "TargetOption",
     "export_artifact",
     "exporter_for",
     "parse_dynamic_batch",
+    "target_precisions",
 ]
-
-_EXPORTER_MODULES = ("edgeattn.export.onnx", "edgeattn.export.tensorrt", "edgeattn.export.coreml")
-
-
-def _load_exporters() -> None:
-    for module in _EXPORTER_MODULES:
-        importlib.import_module(module)
 
 
 def exporter_for(target: str) -> Exporter:
-    _load_exporters()
     return EXPORTERS.get(target)
+
+
+def target_precisions() -> dict[str, tuple[str, ...]]:
+    """Which precisions each export target can produce (from the exporters' own declarations)."""
+    return {name: exporter.precisions for name, exporter in EXPORTERS.items()}
 
 
 def export_artifact(
     ckpt: Path | str | ModelHandle,
     target: str,
     out: Path | str,
+    config: ExportConfig | None = None,
     *,
-    precision: str | None = None,
-    batch: int = 1,
-    dynamic_batch: tuple[int, int, int] | None = None,
-    opset: int = 17,
     data: str | None = None,
     overwrite: bool = True,
-    **target_options: Any,
+    **overrides: Any,
 ) -> ArtifactManifest:
     """Export `ckpt` for `target`, writing `out` and its manifest `out.json` atomically.
 
-    `precision` defaults to the target's (onnx fp32, tensorrt fp16, coreml fp16; int8 for a quantized
-    checkpoint). `dynamic_batch=(min, opt, max)` replaces the fixed `batch`. `data` is the data set used
-    where an export needs real images (Core ML activation calibration). Target options: see each
-    exporter's `option_defaults` (e.g. coreml `input="image"|"tensor"`, `deployment_target="iOS16"`;
-    tensorrt `workspace_mib`, `timing_cache`; onnx `exporter`, `fp16_io`, `runtime`).
+    `config` (default `ExportConfig()`) with `overrides` applied: fields of the config
+    (`precision`, `batch`, `dynamic_batch=(min, opt, max)`, `opset`) replace them, any other keyword
+    is a target option (see each exporter's `options`: coreml `input="image"|"tensor"`,
+    `deployment_target="iOS16"`; tensorrt `workspace_mib`, `timing_cache`; onnx `exporter`,
+    `fp16_io`, `runtime`). `precision` defaults to the target's (onnx fp32, tensorrt fp16, coreml
+    fp16; int8 for a quantized checkpoint). `data` is the data set used where an export needs real
+    images (Core ML activation calibration).
     """
     exporter = exporter_for(target)
+    fields = {k: v for k, v in overrides.items() if k in ExportConfig.model_fields}
+    target_options = {k: v for k, v in overrides.items() if k not in ExportConfig.model_fields}
+    cfg = ExportConfig.build(config, **fields)
+    target_options = {**cfg.options, **target_options}
     out = Path(out)
     if out.suffix.lower() not in exporter.suffixes:
         raise InputError(
@@ -79,14 +87,15 @@ def export_artifact(
     if unknown:
         known = ", ".join(sorted(exporter.option_defaults)) or "none"
         raise InputError(f"target {target} has no option {', '.join(unknown)}", f"its options are: {known}")
-    if dynamic_batch is not None:
-        batch_spec = BatchSpec.range(*dynamic_batch)
+    if cfg.dynamic_batch is not None:
+        batch_spec = BatchSpec.range(*cfg.dynamic_batch)
     else:
-        batch_spec = BatchSpec.static(batch)
+        batch_spec = BatchSpec.static(cfg.batch)
 
     # Cheap path checks first: a typo in --out must not cost a model load.
     _check_outputs([out, manifest_path(out)], overwrite)
     handle, source = _handle(ckpt)
+    precision = cfg.precision
     if precision is None:
         precision = (
             QUANTIZED_KIND
@@ -104,7 +113,7 @@ def export_artifact(
         out=out,
         precision=precision,
         batch=batch_spec,
-        opset=int(opset),
+        opset=int(cfg.opset),
         data=data,
         source=source,
         options={**exporter.option_defaults, **target_options},

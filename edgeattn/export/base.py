@@ -14,7 +14,7 @@ from typing import Any
 
 from edgeattn.checkpoint import ModelHandle
 from edgeattn.errors import InputError
-from edgeattn.manifest import ArtifactManifest
+from edgeattn.manifest import ArtifactManifest, Precision
 from edgeattn.registry import Registry
 
 QUANTIZED_KIND = "int8"  # ModelHandle.kind of a checkpoint written by `edgeattn quantize`
@@ -70,7 +70,7 @@ class ExportRequest:
     handle: ModelHandle
     target: str
     out: Path
-    precision: str
+    precision: Precision
     batch: BatchSpec
     opset: int
     data: str | None = None
@@ -83,15 +83,44 @@ class ExportRequest:
         return self.handle.kind == QUANTIZED_KIND
 
 
+@dataclass(frozen=True)
+class TargetOption:
+    """One target-specific option of an exporter: its key (`export_artifact(**{key: ...})`, recipe
+    `options:`), default, help text and, when users set it on the command line, its flag."""
+
+    key: str
+    default: Any
+    help: str
+    flag: str | None = None  # e.g. "--workspace-mib"; "--fp16-io/--fp32-io" for a switch
+    type: type = str  # the CLI's value type (bool for switches)
+
+
 class Exporter:
-    """One deployment target. Subclasses fill in the attributes and implement `export`."""
+    """One deployment target. Subclasses fill in the attributes and implement `export`.
+
+    Everything other modules need to know about a target is declared here, so adding a target is
+    adding one module: the recipe schema reads `precisions`, the quantize stage `placement`, the CLI
+    builds its flags from `options`, and validation/bench open what it writes with `runner`.
+    """
 
     name: str = ""
     suffixes: tuple[str, ...] = ()
-    precisions: tuple[str, ...] = ()
-    default_precision: str = "fp32"
-    # Target-specific keyword options of `export_artifact` and their defaults.
-    option_defaults: dict[str, Any] = {}
+    precisions: tuple[Precision, ...] = ()
+    default_precision: Precision = "fp32"
+    options: tuple[TargetOption, ...] = ()
+    runner: str = ""  # the RUNNERS kind that runs what this exporter writes
+    placement: str = "onnxruntime"  # the Q/DQ placement its int8 artifacts are quantized for
+    typical_precisions: tuple[Precision, ...] = ()  # what `edgeattn recipe new` exports by default
+    note: str = ""  # one line on what the artifact is and where it runs
+
+    @property
+    def option_defaults(self) -> dict[str, Any]:
+        """Target-specific keyword options of `export_artifact` and their defaults."""
+        return {o.key: o.default for o in self.options}
+
+    def int8_placement(self, options: dict[str, Any]) -> str:
+        """The Q/DQ placement an int8 artifact made with `options` needs."""
+        return self.placement
 
     def check(self, req: ExportRequest) -> None:
         """Reject a request this target cannot serve, before any slow work (raise InputError)."""

@@ -2,7 +2,7 @@
 
 Why `torch.export`: `coremltools.convert(torch.jit.trace(mobilevit_xxs))` fails with coremltools 9.0 and
 torch 2.14 ("only 0-dimensional arrays can be converted to Python scalars"); the exported program
-converts for every zoo family (DESIGN.md).
+converts for every zoo family (measured with coremltools 9.0, torch 2.14.1).
 
 - Input: `image` (a Core ML ImageType, RGB 0..255, the model's per-channel mean/std folded into the
   graph as one multiply-add, because ImageType's own scale is a single scalar) or `tensor` (a float
@@ -15,6 +15,7 @@ converts for every zoo family (DESIGN.md).
   those statistics with Core ML predictions, which exist only on macOS; elsewhere the same statistics
   come from running the saved program in edgeattn's Core ML reference executor
   (`ACTIVATION_CALIBRATORS`: "coreml" | "reference", "auto" picks by platform).
+  (Calibration lives in `coreml_calibration.py`.)
 - Deployment target selectable (`iOS15` .. `iOS18`, `macOS12` .. `macOS15`, ...); a precision that
   needs a newer one (int8 weights: iOS16, activations: iOS17) is refused up front.
 
@@ -25,14 +26,9 @@ reference executor elsewhere (Core ML itself exists only on Apple platforms).
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import platform
-import tempfile
-import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +37,18 @@ import torch
 from torch import nn
 
 from edgeattn.errors import GateFailure, InputError, UnavailableError
-from edgeattn.export.base import EXPORTERS, QUANTIZED_KIND, Exporter, ExportRequest
+from edgeattn.export.base import EXPORTERS, QUANTIZED_KIND, Exporter, ExportRequest, TargetOption
 from edgeattn.export.common import compare, make_manifest, publish_manifest, reference_inputs, torch_logits
+from edgeattn.export.coreml_calibration import (
+    ACTIVATION_CALIBRATORS,
+    folds_normalization,
+    muted,
+    on_macos,
+    quantize_activations,
+)
 from edgeattn.fileio import atomic_output
 from edgeattn.manifest import ArtifactManifest
 from edgeattn.progress import make_progress
-from edgeattn.registry import Registry
 
 # Core ML specification generation per deployment target: ML Programs need 6 (iOS15); constexpr int8
 # weights need 7 (iOS16); quantize/dequantize of activations needs 8 (iOS17).
@@ -59,22 +61,6 @@ DEPLOYMENT_TARGETS = {
 NEEDS_TARGET = {"int8-weights": ("iOS16", 7), "int8": ("iOS17", 8)}
 INPUT_KINDS = ("image", "tensor")
 FP16_RTOL = 5e-2
-
-
-def on_macos() -> bool:
-    return platform.system() == "Darwin"
-
-
-@contextlib.contextmanager
-def muted() -> Iterator[io.StringIO]:
-    """coremltools prints version warnings on import and a tqdm bar per graph pass (to stderr, which
-    tqdm resolves at call time); capture them so the CLI shows only edgeattn's own progress."""
-    sink = io.StringIO()
-    with contextlib.redirect_stderr(sink), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name in ("coremltools", "coremltools.converters", "coremltools.optimize"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        yield sink
 
 
 class FoldedPreprocess(nn.Module):
@@ -113,16 +99,11 @@ def float_module(handle: Any) -> nn.Module:
     return module.eval()
 
 
-def _folds(req: ExportRequest) -> bool:
-    fold = req.options.get("fold_normalization")
-    return req.options["input"] == "image" if fold is None else bool(fold)
-
-
 def _convert(req: ExportRequest, module: nn.Module, ct: Any) -> Any:
     """torch.export the (wrapped) model and convert the program to an ML Program."""
     spec = req.handle.input_spec
     image = req.options["input"] == "image"
-    fold = _folds(req)
+    fold = folds_normalization(req)
     wrapped = FoldedPreprocess(module, spec.mean, spec.std) if fold else module
     wrapped = wrapped.eval()
     shape = (req.batch.opt, spec.channels, *spec.size)
@@ -176,135 +157,6 @@ def _quantize_weights(ml: Any, req: ExportRequest) -> Any:
     )
     with muted():
         return cto.coreml.linear_quantize_weights(ml, config)
-
-
-def _calibration_samples(req: ExportRequest) -> list[np.ndarray]:
-    """Calibration inputs (1, C, H, W) from the calib split, in the units the package takes (0..255
-    pixels when normalisation is folded in, normalised values otherwise)."""
-    from edgeattn.data import load_split
-    from edgeattn.data.imageset import normalize, resize_uint8
-
-    spec = req.handle.input_spec
-    data = load_split(str(req.data), "calib", spec.size[0]).subset(int(req.options["calib_size"]))
-    pixels = resize_uint8(data.images, spec)
-    x = pixels.round().clamp(0, 255) if _folds(req) else normalize(pixels / 255.0, spec)
-    return [x[i : i + 1].numpy().astype(np.float32) for i in range(len(x))]
-
-
-ActivationCalibrator = Callable[[Any, list[np.ndarray]], dict[str, dict[str, float]]]
-ACTIVATION_CALIBRATORS: Registry[ActivationCalibrator] = Registry("Core ML activation calibrator")
-
-
-@ACTIVATION_CALIBRATORS.register("coreml")
-def _calibrate_with_coreml(ml: Any, samples: list[np.ndarray]) -> dict[str, dict[str, float]]:
-    """coremltools' own calibration: Core ML predictions of every intermediate output (macOS only)."""
-    from coremltools.optimize.coreml.experimental._post_training_quantization import (
-        _get_activation_calibration_stats,
-    )
-
-    if not on_macos():
-        raise UnavailableError(
-            "the coreml calibrator runs Core ML predictions, which exist only on macOS",
-            "use --coreml-calibrator reference",
-        )
-    spec = ml.get_spec()
-    name = spec.description.input[0].name
-    image = spec.description.input[0].type.WhichOneof("Type") == "imageType"
-    feeds = []
-    for x in samples:
-        if image:
-            from PIL import Image
-
-            feeds.append({name: Image.fromarray(x[0].transpose(1, 2, 0).astype(np.uint8))})
-        else:
-            feeds.append({name: x})
-    with muted():
-        return dict(_get_activation_calibration_stats(ml, feeds))
-
-
-@ACTIVATION_CALIBRATORS.register("reference")
-def _calibrate_with_reference_executor(ml: Any, samples: list[np.ndarray]) -> dict[str, dict[str, float]]:
-    """The same statistics (min/max of every non-const op output over the calibration samples),
-    computed by running the saved program op by op in edgeattn's Core ML reference executor — the
-    Linux stand-in for Core ML predictions. Inputs of a concat share one range, as coremltools does."""
-    from coremltools.optimize.coreml.experimental._post_training_quantization import (
-        _adjust_concat_surrounding_activation_stats,
-    )
-
-    from edgeattn.runtime.coreml_ref import load_program
-    from edgeattn.runtime.coreml_ref.program import execute_step
-
-    stats: dict[str, dict[str, float]] = {}
-
-    def update(name: str, value: Any) -> None:
-        if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.numel() == 0:
-            return
-        lo, hi = float(value.min()), float(value.max())
-        entry = stats.setdefault(name, {"rmin": lo, "rmax": hi})
-        entry["rmin"], entry["rmax"] = min(entry["rmin"], lo), max(entry["rmax"], hi)
-
-    with tempfile.TemporaryDirectory(prefix="edgeattn-calib-") as tmp:
-        path = Path(tmp) / "calibrate.mlpackage"
-        with muted():
-            ml.save(str(path))
-        program = load_program(path)
-        inp = program.inputs[0]
-        outputs = set(program.outputs)
-        with torch.no_grad():
-            for x in samples:
-                env: dict[str, Any] = dict(program.constants)
-                env[inp.name] = program._feed(inp, x)
-                update(inp.name, env[inp.name])
-                for step in program.steps:
-                    execute_step(step, env)
-                    for name, _ in step.outputs:
-                        if name not in outputs:
-                            update(name, env[name])
-        concats = [
-            [b.name for b in step.inputs.get("values", []) if b.name] + [step.outputs[0][0]]
-            for step in program.steps
-            if step.type == "concat"
-        ]
-    _adjust_concat_surrounding_activation_stats(concats, stats)
-    return stats
-
-
-def _quantize_activations(ml: Any, req: ExportRequest) -> tuple[Any, str]:
-    """INT8 activations: coremltools' own quantize/dequantize insertion passes (the ones
-    `linear_quantize_activations` runs) fed with the calibration statistics."""
-    import coremltools.optimize as cto
-    from coremltools import _SPECIFICATION_VERSION_IOS_17
-    from coremltools.converters.mil.frontend.milproto import load as milproto_load
-    from coremltools.converters.mil.mil.passes.graph_pass import PassOption
-    from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
-    from coremltools.models import utils as model_utils
-
-    name = str(req.options["calibrator"])
-    if name == "auto":
-        name = "coreml" if on_macos() else "reference"
-    stats = ACTIVATION_CALIBRATORS.get(name)(ml, _calibration_samples(req))
-    config = cto.coreml.OptimizationConfig(
-        global_config=cto.coreml.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8")
-    )
-    passes = []
-    for pass_name in (
-        "compression::insert_prefix_quantize_dequantize_pair",
-        "compression::insert_suffix_quantize_dequantize_pair",
-    ):
-        graph_pass = PASS_REGISTRY[pass_name]
-        graph_pass.set_options([PassOption("config", config)])
-        graph_pass.set_options([PassOption("activation_stats", stats)])
-        passes.append(graph_pass)
-    passes.append(PASS_REGISTRY["common::dequantize_quantize_pair_elimination"])
-    with muted():
-        quantized = model_utils._apply_graph_pass(
-            ml,
-            passes,
-            spec_version=_SPECIFICATION_VERSION_IOS_17,
-            pymil_load_func=milproto_load.load,
-            skip_model_load=not on_macos(),
-        )
-    return quantized, name
 
 
 def inspect_package(path: Path) -> dict[str, Any]:
@@ -394,11 +246,11 @@ def _predict_check(path: Path, req: ExportRequest, module: nn.Module) -> dict[st
     normalised = ((pixels / 255.0 - mean) / std).astype(np.float32)
     reference = torch_logits(module, normalised)
     predict, runtime = _predictor(path, req.options["input"] == "image")
-    feeds = pixels if _folds(req) else normalised
+    feeds = pixels if folds_normalization(req) else normalised
     outs = []
+    need = req.batch.min if req.batch.dynamic else req.batch.opt
     for i in range(len(feeds)):
         feed = feeds[i : i + 1]
-        need = req.batch.min if req.batch.dynamic else req.batch.opt
         if need > 1:  # a tensor input whose batch cannot be 1: fill it with copies
             feed = np.repeat(feed, need, axis=0)
         outs.append(predict(feed).reshape(-1, req.handle.config.num_classes)[:1])
@@ -410,7 +262,8 @@ def _predict_check(path: Path, req: ExportRequest, module: nn.Module) -> dict[st
             f"the Core ML program's predictions ({runtime}) differ from torch by {result['max_abs_diff']:.3g}",
             "export --precision fp32 or report this model",
         )
-    return {"predict_check": runtime, "checks_vs_torch": result}
+    # Keyed by the batch size checked, like the ONNX exporter's checks.
+    return {"predict_check": runtime, "checks_vs_torch": {str(max(1, need)): result}}
 
 
 class CoreMLExporter(Exporter):
@@ -418,15 +271,39 @@ class CoreMLExporter(Exporter):
     suffixes = (".mlpackage",)
     precisions = ("fp16", "fp32", "int8-weights", "int8")
     default_precision = "fp16"
-    option_defaults = {
-        "input": "image",
-        "fold_normalization": None,  # None: fold for image input, not for tensor input
-        "deployment_target": "iOS16",
-        "weight_threshold": 2048,  # coremltools' default: smaller weights stay in float
-        "calib_size": 64,
-        "calibrator": "auto",  # auto: Core ML predictions on macOS, the reference executor elsewhere
-        "verify": True,  # compare predictions with torch (Core ML on macOS, the reference executor elsewhere)
-    }
+    runner = "coreml"
+    # Core ML converts the quantized model's float weights and quantizes them itself: any placement does.
+    placement = "onnxruntime"
+    typical_precisions = ("fp16", "int8-weights")
+    note = ".mlpackage; predictions need macOS (or the reference executor on Linux)"
+    options = (
+        TargetOption(
+            "input",
+            "image",
+            "coreml: image (RGB 0..255, normalisation folded in; default) or tensor.",
+            "--coreml-input",
+        ),
+        TargetOption("fold_normalization", None, "None: fold for image input, not for tensor input."),
+        TargetOption(
+            "deployment_target",
+            "iOS16",
+            "coreml: minimum deployment target, e.g. iOS16 (default), iOS17, macOS14.",
+            "--deployment-target",
+        ),
+        TargetOption("weight_threshold", 2048, "coremltools' default: smaller weights stay in float."),
+        TargetOption("calib_size", 64, "Calibration images for int8 activations."),
+        TargetOption(
+            "calibrator",
+            "auto",
+            "coreml int8: activation statistics from Core ML predictions (coreml, macOS) or the reference executor (reference); default auto.",
+            "--coreml-calibrator",
+        ),
+        TargetOption(
+            "verify",
+            True,
+            "Compare predictions with torch (Core ML on macOS, the reference executor elsewhere).",
+        ),
+    )
 
     def check(self, req: ExportRequest) -> None:
         opts = req.options
@@ -493,7 +370,7 @@ class CoreMLExporter(Exporter):
             calibrator = None
             if req.precision == "int8":
                 progress.update(task, status="calibrating activations")
-                ml, calibrator = _quantize_activations(ml, req)
+                ml, calibrator = quantize_activations(ml, req)
                 progress.advance(task)
             if req.precision in ("int8-weights", "int8"):
                 progress.update(task, status="quantizing weights")
@@ -518,7 +395,7 @@ class CoreMLExporter(Exporter):
             progress.advance(task)
         details = {
             "coreml_input": req.options["input"],
-            "normalization_folded": _folds(req),
+            "normalization_folded": folds_normalization(req),
             "deployment_target": req.options["deployment_target"],
             "compute_precision": "fp32" if req.precision == "fp32" else "fp16",
             "weights": "int8 per-channel symmetric"
@@ -533,7 +410,9 @@ class CoreMLExporter(Exporter):
         }
         if req.options["input"] == "image":
             details["image"] = {"color_layout": "RGB", "scale": 1.0, "bias": [0.0, 0.0, 0.0]}
-        manifest = make_manifest(req, image_input=_folds(req), versions=("coremltools",), details=details)
+        manifest = make_manifest(
+            req, image_input=folds_normalization(req), versions=("coremltools",), details=details
+        )
         return publish_manifest(req.out, manifest)
 
 

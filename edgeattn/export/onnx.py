@@ -20,17 +20,14 @@ from __future__ import annotations
 import json
 import tempfile
 import warnings
-from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from edgeattn import __version__
 from edgeattn.errors import GateFailure, InputError, UnavailableError
-from edgeattn.export.base import EXPORTERS, QUANTIZED_KIND, BatchSpec, Exporter, ExportRequest
+from edgeattn.export.base import EXPORTERS, QUANTIZED_KIND, Exporter, ExportRequest, TargetOption
 from edgeattn.export.common import (
     check_batches,
     compare,
@@ -41,154 +38,16 @@ from edgeattn.export.common import (
 )
 from edgeattn.fileio import atomic_output
 from edgeattn.manifest import ArtifactManifest
-from edgeattn.models.config import InputSpec
-from edgeattn.registry import Registry
+from edgeattn.onnx.checks import check_and_infer, check_io_names, check_qdq_graph
+from edgeattn.onnx.graph import QDQ_MIN_OPSET, op_histogram, opset_of
+from edgeattn.onnx.ort import run_session, session
+from edgeattn.onnx.torch_export import DYNAMO_MIN_OPSET, ONNX_GRAPH_EXPORTERS, torch_to_onnx
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
 MIN_OPSET = 11
 MAX_OPSET = 20  # torch's TorchScript exporter writes opsets up to 20
-QDQ_MIN_OPSET = 13  # QuantizeLinear/DequantizeLinear gained the per-channel `axis` attribute in opset 13
-DYNAMO_MIN_OPSET = 18
 FP32_ATOL = 1e-4
 FP16_RTOL = 5e-2  # FP16 logits within 5 % of the logit scale (FP16 has ~3 decimal digits)
 SLIM_RTOL = 1e-5
-STANDARD_DOMAINS = ("", "ai.onnx")
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
-
-GraphExporter = Callable[[torch.nn.Module, InputSpec, Path, BatchSpec, int], None]
-ONNX_GRAPH_EXPORTERS: Registry[GraphExporter] = Registry("ONNX graph exporter")
-
-
-@ONNX_GRAPH_EXPORTERS.register("torchscript")
-def _torchscript_export(
-    module: torch.nn.Module, spec: InputSpec, path: Path, batch: BatchSpec, opset: int
-) -> None:
-    x = torch.zeros(batch.opt, spec.channels, *spec.size)
-    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if batch.dynamic else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the legacy-exporter DeprecationWarning and tracer warnings
-        torch.onnx.export(
-            module.eval(),
-            (x,),
-            str(path),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            opset_version=opset,
-            dynamic_axes=axes,
-            do_constant_folding=True,
-            dynamo=False,
-        )
-
-
-@ONNX_GRAPH_EXPORTERS.register("dynamo")
-def _dynamo_export(
-    module: torch.nn.Module, spec: InputSpec, path: Path, batch: BatchSpec, opset: int
-) -> None:
-    x = torch.zeros(batch.opt, spec.channels, *spec.size)
-    shapes = ({0: torch.export.Dim("batch", min=batch.min, max=batch.max)},) if batch.dynamic else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module.eval(),
-            (x,),
-            str(path),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            opset_version=opset,
-            dynamic_shapes=shapes,
-            dynamo=True,
-            external_data=False,
-            optimize=True,
-            verbose=False,
-        )
-
-
-# ---------------------------------------------------------------------------------------------------
-# Checks shared with the TensorRT exporter and with tests
-# ---------------------------------------------------------------------------------------------------
-
-
-def check_and_infer(model: Any) -> Any:
-    """Full `onnx.checker` check, then strict shape inference; returns the shape-inferred model."""
-    import onnx
-
-    onnx.checker.check_model(model, full_check=True)
-    model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
-    onnx.checker.check_model(model, full_check=True)
-    return model
-
-
-def opset_of(model: Any) -> int:
-    return max((o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS), default=0)
-
-
-def op_histogram(model: Any) -> dict[str, int]:
-    return dict(Counter(n.op_type for n in model.graph.node).most_common())
-
-
-def nonstandard_ops(model: Any) -> list[str]:
-    """`domain::op` of every node outside the standard ONNX domain (FakeQuantize, com.microsoft, ...)."""
-    return sorted({f"{n.domain}::{n.op_type}" for n in model.graph.node if n.domain not in STANDARD_DOMAINS})
-
-
-def check_qdq_graph(model: Any, where: str) -> dict[str, Any]:
-    """An INT8 graph must be explicit standard Q/DQ that onnxruntime, TensorRT and OpenVINO all load."""
-    odd = nonstandard_ops(model)
-    if odd:
-        raise GateFailure(
-            f"{where} contains non-standard ops {', '.join(odd[:4])}",
-            "re-quantize: edgeattn writes only standard Q/DQ",
-        )
-    ops = op_histogram(model)
-    if not ops.get("QuantizeLinear") or not ops.get("DequantizeLinear"):
-        raise GateFailure(
-            f"{where} has no QuantizeLinear/DequantizeLinear nodes",
-            "re-quantize the checkpoint with `edgeattn quantize`",
-        )
-    opset = opset_of(model)
-    if opset < QDQ_MIN_OPSET:
-        raise GateFailure(
-            f"{where} uses opset {opset}, too old for per-channel Q/DQ",
-            f"export with --opset {QDQ_MIN_OPSET} or newer",
-        )
-    scale_sizes = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer}
-    per_channel = sum(
-        1 for n in model.graph.node if n.op_type == "DequantizeLinear" and scale_sizes.get(n.input[1], 1) > 1
-    )
-    return {
-        "quantize_linear": ops["QuantizeLinear"],
-        "dequantize_linear": ops["DequantizeLinear"],
-        "per_channel_dq": per_channel,
-    }
-
-
-def check_io_names(model: Any, where: str) -> None:
-    inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-    outputs = [o.name for o in model.graph.output]
-    if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
-        raise GateFailure(
-            f"{where} has inputs {inputs} and outputs {outputs}, not ['{INPUT_NAME}'] / ['{OUTPUT_NAME}']",
-            "re-export it",
-        )
-
-
-def session(model: Any) -> Any:
-    """An onnxruntime CPU session on an in-memory model (2 threads: the verification is small)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    opts.log_severity_level = 3
-    return ort.InferenceSession(
-        model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
-    )
-
-
-def run_session(sess: Any, x: np.ndarray) -> np.ndarray:
-    inp = sess.get_inputs()[0]
-    dtype = np.float16 if "float16" in inp.type else np.float32
-    return np.asarray(sess.run(None, {inp.name: x.astype(dtype)})[0], dtype=np.float32)
 
 
 def simplify(model: Any) -> tuple[Any | None, str]:
@@ -249,7 +108,14 @@ def _float_graph(req: ExportRequest) -> tuple[Any, dict[str, Any]]:
     exporter = str(req.options["exporter"])
     with tempfile.TemporaryDirectory(prefix="edgeattn-onnx-") as tmp:
         raw_path = Path(tmp) / "raw.onnx"
-        ONNX_GRAPH_EXPORTERS.get(exporter)(module, spec, raw_path, req.batch, req.opset)
+        torch_to_onnx(
+            module,
+            raw_path,
+            input_shape=spec.shape(req.batch.opt),
+            opset=req.opset,
+            dynamic_batch=(req.batch.min, req.batch.max) if req.batch.dynamic else None,
+            exporter=exporter,
+        )
         raw = onnx.load(str(raw_path))
     raw = check_and_infer(raw)
     inputs = {b: reference_inputs(req, b, seed=b) for b in check_batches(req)}
@@ -407,17 +273,44 @@ def check_onnx_request(req: ExportRequest) -> None:
         )
 
 
+# Options the tensorrt exporter shares (it builds its engine from this exporter's ONNX).
+EXPORTER_OPTION = TargetOption(
+    "exporter",
+    "torchscript",
+    "torch exporter: torchscript (default) or dynamo (opset 18+).",
+    "--onnx-exporter",
+)
+ATOL_OPTION = TargetOption("atol", FP32_ATOL, "Largest FP32 logit difference from torch the check accepts.")
+
+
 class OnnxExporter(Exporter):
     name = "onnx"
     suffixes = (".onnx",)
     precisions = ("fp32", "fp16", "int8")
     default_precision = "fp32"
-    option_defaults = {
-        "exporter": "torchscript",
-        "fp16_io": False,
-        "runtime": "onnxruntime",
-        "atol": FP32_ATOL,
-    }
+    runner = "onnxruntime"
+    typical_precisions = ("fp32", "int8")
+    note = "onnxruntime; int8 = standard QuantizeLinear/DequantizeLinear from the quantized checkpoint"
+    options = (
+        EXPORTER_OPTION,
+        TargetOption(
+            "fp16_io",
+            False,
+            "onnx fp16: FP16 inputs/outputs too (default FP32 I/O).",
+            "--fp16-io/--fp32-io",
+            bool,
+        ),
+        TargetOption(
+            "runtime",
+            "onnxruntime",
+            "onnx int8: runtime the Q/DQ placement is made for (default onnxruntime).",
+            "--qdq-runtime",
+        ),
+        ATOL_OPTION,
+    )
+
+    def int8_placement(self, options: dict[str, Any]) -> str:
+        return str(options.get("runtime") or self.placement)
 
     def check(self, req: ExportRequest) -> None:
         check_onnx_request(req)

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeattn.errors import GateFailure, InputError, UnavailableError
-from edgeattn.export.base import EXPORTERS, Exporter, ExportRequest
+from edgeattn.export.base import EXPORTERS, Exporter, ExportRequest, TargetOption
 from edgeattn.export.common import make_manifest, publish_manifest
-from edgeattn.export.onnx import FP32_ATOL, build_onnx, check_onnx_request
+from edgeattn.export.onnx import ATOL_OPTION, EXPORTER_OPTION, build_onnx, check_onnx_request
 from edgeattn.fileio import atomic_output, sha256_of, write_text
 from edgeattn.manifest import ArtifactManifest, manifest_path
 from edgeattn.runtime.trt_runner import (
@@ -186,14 +186,30 @@ class TensorRTExporter(Exporter):
     suffixes = (".engine", ".plan")
     precisions = ("fp32", "fp16", "int8")
     default_precision = "fp16"
-    option_defaults = {
-        "workspace_mib": 1024,
-        "timing_cache": None,
-        "strongly_typed": None,  # None: strongly typed for int8 on TensorRT >= 10
-        "verbose_log": False,
-        "exporter": "torchscript",
-        "atol": FP32_ATOL,
-    }
+    runner = "tensorrt"
+    placement = "tensorrt"
+    typical_precisions = ("fp16", "int8")
+    note = "needs TensorRT + an NVIDIA GPU; elsewhere the ONNX for trtexec is written and the engine skipped"
+    options = (
+        TargetOption(
+            "workspace_mib",
+            1024,
+            "tensorrt: builder workspace limit in MiB (default 1024).",
+            "--workspace-mib",
+            int,
+        ),
+        TargetOption(
+            "timing_cache",
+            None,
+            "tensorrt: timing cache file, loaded and saved (default beside --out).",
+            "--timing-cache",
+            Path,
+        ),
+        TargetOption("strongly_typed", None, "None: strongly typed for int8 on TensorRT >= 10."),
+        TargetOption("verbose_log", False, "Keep TensorRT's verbose builder log."),
+        EXPORTER_OPTION,
+        ATOL_OPTION,
+    )
 
     def _onnx_request(self, req: ExportRequest) -> ExportRequest:
         """The ONNX the engine is built from: FP32 for fp32/fp16 engines (TensorRT lowers precision

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from edgeattn.errors import InputError
+from edgeattn.models import head_adapters, timm_family, vgg_family  # noqa: F401  (each registers itself)
 from edgeattn.models.config import InputSpec, ModelConfig
 from edgeattn.models.registry import MODELS, ModelSpec, all_model_specs, model_spec
 

@@ -62,12 +62,7 @@ class AttentionBlock:
     adapter: HeadAdapter
 
 
-def _load_adapters() -> None:
-    from edgeattn.models import head_adapters  # noqa: F401  (registers the adapters)
-
-
 def adapter_for(module: nn.Module) -> HeadAdapter | None:
-    _load_adapters()
     for _, adapter in HEAD_ADAPTERS.items():
         if adapter.matches(module):
             return adapter

@@ -27,21 +27,8 @@ MODELS: Registry[ModelSpec] = Registry("model")
 
 
 def model_spec(name: str) -> ModelSpec:
-    _load_families()
     return MODELS.get(name)
 
 
 def all_model_specs() -> list[ModelSpec]:
-    _load_families()
     return [MODELS.get(n) for n in MODELS.names()]
-
-
-_LOADED = False
-
-
-def _load_families() -> None:
-    """Import the family modules (they register themselves) on first use, keeping import cheap."""
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        from edgeattn.models import timm_family, vgg_family  # noqa: F401

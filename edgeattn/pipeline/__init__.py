@@ -5,12 +5,12 @@ A YAML recipe (`schema.py`) says what a deployment needs; `run_recipe` runs the 
 of its inputs (`cache.py`), and writes `exported/<recipe>/manifest.json`, `report.md` and `junit.xml`.
 """
 
+from edgeattn.pipeline.execute import StepFailed, run_recipe
 from edgeattn.pipeline.recipe import LoadedRecipe, Problem, RecipeError, check_recipe, load_recipe
-from edgeattn.pipeline.runner import RunResult, StepFailed, run_recipe
-from edgeattn.pipeline.schema import TARGET_PRECISIONS, Recipe
+from edgeattn.pipeline.schema import Recipe, target_precisions
+from edgeattn.pipeline.state import RunResult
 
 __all__ = [
-    "TARGET_PRECISIONS",
     "LoadedRecipe",
     "Problem",
     "Recipe",
@@ -20,4 +20,5 @@ __all__ = [
     "check_recipe",
     "load_recipe",
     "run_recipe",
+    "target_precisions",
 ]

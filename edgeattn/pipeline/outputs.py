@@ -7,12 +7,13 @@ import datetime as _dt
 import hashlib
 import math
 import platform
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from edgeattn.fileio import sha256_of, write_json, write_text
-from edgeattn.pipeline.state import RunState
+from edgeattn.pipeline.state import RunResult, RunState
+from edgeattn.reporting import JUnitCase, JUnitSuite
+from edgeattn.reporting import junit_xml as write_junit
 
 RUN_FORMAT = "edgeattn.run"
 VERSION_PACKAGES = (
@@ -138,10 +139,10 @@ def build_manifest(state: RunState, seconds: float, failure: Exception | None) -
     prune = None
     if state.prune_report:
         p = state.prune_report
-        prune = {
-            k: p.get(k)
-            for k in ("importance", "scope", "target", "heads", "params", "macs", "top1", "heads_kept")
-        }
+        prune = p.model_dump(
+            mode="json",
+            include={"importance", "scope", "target", "heads", "params", "macs", "top1", "heads_kept"},
+        )
         prune["report"] = state.rel(state.stage_dir("prune") / "report" / "prune_report.md")
     return _finite(
         {
@@ -189,57 +190,38 @@ def build_manifest(state: RunState, seconds: float, failure: Exception | None) -
 # -------------------------------------------------------------------------------------------- JUnit
 def junit_xml(state: RunState, manifest: dict[str, Any]) -> str:
     """One test suite for the pipeline's steps, one per validated artifact (a test case per gate)."""
-    suites = ET.Element("testsuites", name=f"edgeattn run {state.loaded.name}")
-    steps = ET.SubElement(suites, "testsuite", name=f"{state.loaded.name}.pipeline")
-    n_fail = n_skip = 0
-    for s in manifest["steps"]:
-        case = ET.SubElement(
-            steps,
-            "testcase",
-            classname=f"{state.loaded.name}.pipeline",
-            name=s["id"],
-            time=f"{s['seconds']:.2f}",
+    name = state.loaded.name
+    steps = [
+        JUnitCase(
+            s["id"],
+            f"{name}.pipeline",
+            failure_message=s["reason"] if s["status"] == "failed" else None,
+            failure_text=s["reason"] if s["status"] == "failed" else None,
+            skipped=s["reason"] if s["status"] == "skipped" else None,
+            time=s["seconds"],
+            failure_type="StepFailed",
         )
-        if s["status"] == "skipped":
-            ET.SubElement(case, "skipped", message=s["reason"])
-            n_skip += 1
-        elif s["status"] == "failed":
-            ET.SubElement(case, "failure", message=s["reason"], type="StepFailed").text = s["reason"]
-            n_fail += 1
-    steps.set("tests", str(len(manifest["steps"])))
-    steps.set("failures", str(n_fail))
-    steps.set("skipped", str(n_skip))
-    steps.set("errors", "0")
+        for s in manifest["steps"]
+    ]
+    suites = [JUnitSuite(f"{name}.pipeline", steps)]
     for art in manifest["artifacts"]:
-        gates = (art.get("gates") or {}).get("results", [])
-        suite = ET.SubElement(suites, "testsuite", name=f"{state.loaded.name}.validate.{art['id']}")
-        failures = 0
-        for g in gates:
-            case = ET.SubElement(
-                suite,
-                "testcase",
-                classname=f"{state.loaded.name}.validate.{art['id']}",
-                name=str(g.get("name")),
-            )
-            if not g.get("passed", True):
-                ET.SubElement(case, "failure", message=g.get("message", ""), type="GateFailure").text = g.get(
-                    "message", ""
-                )
-                failures += 1
+        suite = f"{name}.validate.{art['id']}"
+        cases = []
+        for g in (art.get("gates") or {}).get("results", []):
+            message = g.get("message", "")
+            if g.get("passed", True):
+                cases.append(JUnitCase(str(g.get("name")), suite, system_out=message))
             else:
-                ET.SubElement(case, "system-out").text = g.get("message", "")
-        suite.set("tests", str(len(gates)))
-        suite.set("failures", str(failures))
-        suite.set("errors", "0")
-        suite.set("skipped", "0")
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+                cases.append(
+                    JUnitCase(str(g.get("name")), suite, message, message, failure_type="GateFailure")
+                )
+        suites.append(JUnitSuite(suite, cases))
+    return write_junit(suites, f"edgeattn run {name}", manifest["seconds"])
 
 
 def write_outputs(state: RunState, seconds: float, failure: Exception | None = None):
     """Write manifest.json, junit.xml and report.md (with plots); return the `RunResult`."""
     from edgeattn.pipeline.report import write_report
-    from edgeattn.pipeline.runner import RunResult
 
     manifest = build_manifest(state, seconds, failure)
     root = state.root

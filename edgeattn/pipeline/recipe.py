@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from edgeattn.errors import EdgeAttnError, InputError
 from edgeattn.pipeline.schema import QUANTIZED_PRECISIONS, Recipe
+from edgeattn.registry import Registry
 
 Loc = tuple[str | int, ...]
 
@@ -250,10 +251,13 @@ def _fact_problems(loaded: LoadedRecipe) -> list[Problem]:
                 f"data set {resolved} does not exist — give builtin:digits, an ImageFolder folder or an .npz",
             )
 
-    # prune: importance and scope exist
+    # prune: importance, normalisation and scope exist
     if r.prune_enabled:
-        _check_registered("edgeattn.prune", "IMPORTANCE", r.prune.importance, ("prune", "importance"), add)
-        _check_registered("edgeattn.prune", "SCOPES", r.prune.scope, ("prune", "scope"), add)
+        from edgeattn.prune.importance import IMPORTANCE, NORMALIZATIONS
+        from edgeattn.prune.selection import SCOPES
+
+        for key, registry in (("importance", IMPORTANCE), ("normalize", NORMALIZATIONS), ("scope", SCOPES)):
+            _check_registered(registry, getattr(r.prune, key), ("prune", key), add)
 
     # export: int8 needs a quantize section
     for i, t in enumerate(r.export.targets):
@@ -275,9 +279,9 @@ def _fact_problems(loaded: LoadedRecipe) -> list[Problem]:
         seen.setdefault(t.target, i)
 
     # bench: runtimes exist
-    from edgeattn.runtime.base import _BACKEND_MODULES, RUNNERS
+    from edgeattn.bench.runtimes import runtime_choices
 
-    runtimes = sorted({"auto", *_BACKEND_MODULES, *RUNNERS.names()})
+    runtimes = sorted(runtime_choices())
     for i, rt in enumerate(r.bench.runtimes):
         if rt not in runtimes:
             close = difflib.get_close_matches(rt, runtimes, n=1)
@@ -286,29 +290,19 @@ def _fact_problems(loaded: LoadedRecipe) -> list[Problem]:
     return problems
 
 
-def _check_registered(module: str, registry: str, name: str, loc: Loc, add) -> None:
+def _check_registered(registry: Registry, name: str, loc: Loc, add) -> None:
     """`name` must be in the stage's own registry (so a recipe knows every importance score, scope, ...)."""
-    import importlib
-
     try:
-        reg = getattr(importlib.import_module(module), registry)
-    except (ModuleNotFoundError, AttributeError):  # the stage is not part of this build: its step will say so
-        return
-    if name not in reg:
-        try:
-            reg.get(name)
-        except InputError as exc:
-            add(loc, exc.one_line())
+        registry.get(name)
+    except InputError as exc:
+        add(loc, exc.one_line())
 
 
 def _check_target_options(target: str, options: dict[str, Any], loc: Loc, add) -> None:
     """Unknown exporter options are refused here, not after the model has been trained."""
-    try:
-        from edgeattn.export import exporter_for
+    from edgeattn.export import exporter_for
 
-        known = list(exporter_for(target).option_defaults)
-    except ModuleNotFoundError:  # exporter not installed in this build: the export step will say so
-        return
+    known = list(exporter_for(target).option_defaults)
     for key in options:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)

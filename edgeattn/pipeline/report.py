@@ -14,6 +14,7 @@ from typing import Any
 
 from edgeattn.fileio import atomic_output, write_json, write_text
 from edgeattn.pipeline.state import RunState
+from edgeattn.reporting import fmt_bytes, fmt_count, fmt_fixed, md_table
 
 STATUS_LINE = {
     "passed": "✅ **passed** — every gate held",
@@ -23,42 +24,27 @@ STATUS_LINE = {
 
 
 def _fmt(value: Any, digits: int = 2, suffix: str = "") -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}{suffix}"
+    """Floats with `digits` decimals, other values as they are, "—" when missing."""
+    if value is None or isinstance(value, float):
+        return fmt_fixed(value, digits, suffix=suffix)
     return f"{value}{suffix}"
 
 
-def _count(n: float | None) -> str:
-    if n is None:
-        return "—"
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.2f} {unit}"
-    return f"{n:.0f}"
-
-
-def _size(n: int) -> str:
-    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+def _numeric(cell: str) -> bool:
+    """Whether a cell holds a number as these tables print one (counts, sizes, ratios, "—")."""
+    text = str(cell).strip("`").replace("×", "").replace(" MB", "").replace(" kB", "").replace("—", "")
+    text = text.rstrip(" kMG")
+    try:
+        float(text or 0)
+    except ValueError:
+        return False
+    return True
 
 
 def _table(columns: list[str], rows: list[list[str]]) -> str:
     """A GitHub table; columns whose cells are all numbers are right-aligned, the others left."""
-
-    def numeric(cell: str) -> bool:
-        text = str(cell).strip("`").replace("×", "").replace(" MB", "").replace(" kB", "").replace("—", "")
-        text = text.rstrip(" kMG")
-        try:
-            float(text or 0)
-        except ValueError:
-            return False
-        return True
-
-    align = ["---:" if rows and all(numeric(r[i]) for r in rows) else "---" for i in range(len(columns))]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+    align = ["right" if rows and all(_numeric(r[i]) for r in rows) else None for i in range(len(columns))]
+    return md_table(columns, rows, align)
 
 
 def _first_latency(art: dict[str, Any]) -> dict[str, Any] | None:
@@ -171,7 +157,7 @@ def write_report(state: RunState, manifest: dict[str, Any], path: Path) -> Path:
             )
             verdict = "—" if not gates else ("✅" if gates.get("passed") else "❌")
             rows.append([
-                f"`{a['id']}`", a["target"], a["precision"], a["source_checkpoint"], _size(a["size_bytes"]),
+                f"`{a['id']}`", a["target"], a["precision"], a["source_checkpoint"], fmt_bytes(a["size_bytes"]),
                 _fmt(acc.get("top1")), _fmt(drift.get("top1_drop")), _fmt(drift.get("agreement")), _fmt(drift.get("kl"), 4),
                 verdict, _fmt(lat.get("median_ms") if lat else None, 2), _fmt(lat.get("speedup") if lat else None, 2, "×"),
                 f"`{a['sha256'][:12]}`",
@@ -206,7 +192,7 @@ def write_report(state: RunState, manifest: dict[str, Any], path: Path) -> Path:
         md += ["## Checkpoints", ""]
         rows = [
             [f"`{c['name']}`", c["kind"], c["source"] or "—", _fmt((c["accuracy"] or {}).get("top1")), _fmt((c["accuracy"] or {}).get("top5")),
-             _count(c["params"]), _count(c["macs"]), f"`{c['path']}`"]
+             fmt_count(c["params"]), fmt_count(c["macs"]), f"`{c['path']}`"]
             for c in manifest["checkpoints"]
         ]  # fmt: skip
         md += [
@@ -220,8 +206,8 @@ def write_report(state: RunState, manifest: dict[str, Any], path: Path) -> Path:
         heads, params, macs = p.get("heads") or {}, p.get("params") or {}, p.get("macs") or {}
         md += ["## Head pruning", ""]
         md += [f"{p.get('target')} by {p.get('importance')} importance ({p.get('scope')} scope): heads "
-               f"{heads.get('before')} → {heads.get('after')}, params {_count(params.get('before'))} → {_count(params.get('after'))}, "
-               f"MACs {_count(macs.get('before'))} → {_count(macs.get('after'))}. Details: [{p['report']}]({p['report']}).", ""]  # fmt: skip
+               f"{heads.get('before')} → {heads.get('after')}, params {fmt_count(params.get('before'))} → {fmt_count(params.get('after'))}, "
+               f"MACs {fmt_count(macs.get('before'))} → {fmt_count(macs.get('after'))}. Details: [{p['report']}]({p['report']}).", ""]  # fmt: skip
         heatmap = state.stage_dir("prune") / "report" / "head_importance.png"
         if heatmap.exists():
             md += [f"![head importance]({heatmap.relative_to(root)})", ""]

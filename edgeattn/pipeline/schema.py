@@ -1,4 +1,6 @@
-"""The recipe schema: what one YAML file may say, with every default written down here.
+"""The recipe schema: what one YAML file may say. It composes the stages' own config objects
+(`TrainConfig`, `PruneConfig`, `QuantizeConfig`, `ExportShape`, `Gates`, `BenchConfig`), so a default is
+written once, next to its stage, and the CLI, the library and recipes share it.
 
 A recipe is checked completely before any work starts: unknown keys (with a did-you-mean), wrong
 types, out-of-range values, target × precision pairs that cannot exist and missing files are all
@@ -10,52 +12,32 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from edgeattn.bench.config import BenchConfig
+from edgeattn.config import StageConfig
+from edgeattn.export.config import ExportShape
+from edgeattn.prune.config import PruneConfig
+from edgeattn.quantize.config import QuantizeConfig
+from edgeattn.train.config import TrainConfig
 from edgeattn.validate.gates import Gates
 
-_GATE_DEFAULTS = Gates()  # the recipe's gate defaults are `edgeattn validate`'s, from one place
-
-# Which precisions each export target can produce (the exporters' own lists; a test keeps them equal).
 # int8 (weights and activations) is exported from each quantized checkpoint, so it needs a `quantize`
 # section; the others (Core ML's weight-only int8-weights too) from the FP32 (pruned) checkpoint.
-TARGET_PRECISIONS: dict[str, tuple[str, ...]] = {
-    "onnx": ("fp32", "fp16", "int8"),
-    "tensorrt": ("fp32", "fp16", "int8"),
-    "coreml": ("fp32", "fp16", "int8-weights", "int8"),
-}
 QUANTIZED_PRECISIONS = ("int8",)
-# The Q/DQ placement (see edgeattn.quantize.placement) each target's int8 artifact is quantized for.
-# Core ML converts the quantized model's float weights and quantizes them itself: any placement does.
-TARGET_PLACEMENT = {"onnx": "onnxruntime", "tensorrt": "tensorrt", "coreml": "onnxruntime"}
 QUANT_METHODS = ("ptq", "qat")
 
-
-def refuse_unknown_keys(data: Any, known: list[str]) -> Any:
-    """A typo must not silently switch something off: unknown keys are errors with a did-you-mean."""
-    if isinstance(data, dict):
-        for key in data:
-            if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
-                hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-                raise PydanticCustomError(
-                    "unknown_key", "unknown key — {hint}", {"hint": hint, "at": str(key)}
-                )
-    return data
+Section = StageConfig  # every recipe section refuses unknown keys with a did-you-mean
 
 
-class Section(BaseModel):
-    """Base of every recipe section: unknown keys are errors, with the closest known key suggested."""
+def target_precisions() -> dict[str, tuple[str, ...]]:
+    """Which precisions each export target can produce: the exporters' own declarations."""
+    from edgeattn.export import target_precisions as from_exporters
 
-    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _unknown_keys(cls, data: Any) -> Any:
-        return refuse_unknown_keys(data, list(cls.model_fields))
+    return from_exporters()
 
 
 class ModelSection(Section):
@@ -112,48 +94,17 @@ class DataSection(Section):
         return self.eval or self.train
 
 
-class TrainSection(Section):
+class TrainSection(TrainConfig):
     """Train the baseline (only when model.checkpoint is not given)."""
 
-    epochs: int = Field(
-        8, ge=1, le=1000, description="Training epochs (AdamW, cosine schedule, label smoothing)."
-    )
-    batch_size: int = Field(64, ge=1, le=4096, description="Training batch size.")
-    lr: float = Field(2e-3, gt=0, le=1, description="Peak learning rate.")
-    teacher: Path | None = Field(None, description="Distil from this checkpoint.")
 
-
-class PruneSection(Section):
+class PruneSection(PruneConfig):
     """Structured head pruning. Give exactly one of ratio, heads, target_macs."""
 
     enabled: bool = Field(True, description="false: keep every head (same as leaving the section out).")
-    ratio: float | None = Field(None, gt=0, lt=1, description="Fraction of attention heads to remove.")
-    heads: int | None = Field(None, ge=1, description="Number of heads to remove.")
-    target_macs: float | None = Field(
-        None, gt=0, description="Prune until the model has at most this many MACs."
-    )
-    importance: str = Field("taylor", description="Head importance score (taylor, l1, entropy, random).")
-    normalize: Literal["none", "layer"] = Field(
-        "none", description="taylor scores: none (rank in loss units) or layer (L2 per layer, Michel et al.)."
-    )
-    scope: str = Field(
-        "global", description="global: rank heads across blocks; per-layer: the same share per block."
-    )
-    min_heads_per_block: int = Field(1, ge=1, description="Heads every attention block keeps at least.")
-    finetune_epochs: int = Field(
-        0, ge=0, le=1000, description="Recovery fine-tuning epochs after pruning (0: none)."
-    )
-    distill: bool = Field(True, description="Fine-tune with the unpruned model as teacher.")
-    iterative_steps: int = Field(
-        1, ge=1, le=100, description="Prune in this many rounds, re-scoring heads in between."
-    )
-    calib_size: int | None = Field(
-        512, ge=1, description="Images the importance scores are computed on (null: all)."
-    )
-    val_size: int | None = Field(
-        None, ge=1, description="Images the before/after accuracy is measured on (null: all)."
-    )
-    finetune_lr: float = Field(1e-3, gt=0, le=1, description="Fine-tuning learning rate.")
+
+    def config(self) -> PruneConfig:
+        return PruneConfig.build(**self.model_dump(exclude={"enabled"}))
 
     @model_validator(mode="after")
     def _one_amount(self) -> PruneSection:
@@ -167,22 +118,14 @@ class PruneSection(Section):
         return self
 
 
-class QuantMethod(Section):
-    """Options of one quantization method (PTQ or QAT)."""
+class QuantMethod(QuantizeConfig):
+    """Options of one quantization method (PTQ or QAT); epochs, lr and batch_size are QAT's only."""
 
-    calib_size: int = Field(300, ge=1, le=100_000, description="Calibration images.")
-    preset: Literal["performance", "mixed"] = Field(
-        "performance", description="performance: symmetric; mixed: asymmetric activations."
-    )
-    smooth_quant: bool | None = Field(
-        None, description="SmoothQuant for transformer blocks (null: the quantizer decides)."
-    )
-    bias_correction: bool = Field(True, description="Correct the bias shift quantization adds.")
-    ignored: list[str] = Field(default_factory=list, description="Module name patterns kept in FP32.")
-    max_drop: float | None = Field(None, ge=0, le=100, description="Accuracy-aware: max top-1 drop (points).")
-    epochs: int = Field(2, ge=1, le=1000, description="QAT fine-tuning epochs (QAT only).")
-    lr: float = Field(1e-4, gt=0, le=1, description="QAT learning rate (QAT only).")
-    batch_size: int = Field(64, ge=1, le=4096, description="QAT batch size (QAT only).")
+    # The section (ptq: / qat:) says which method; the export targets decide the placement.
+    recipe_excluded: ClassVar[frozenset[str]] = frozenset({"qat", "runtime"})
+
+    def config(self, qat: bool, runtime: str) -> QuantizeConfig:
+        return QuantizeConfig.build(self, qat=qat, runtime=runtime)
 
 
 class QuantizeSection(Section):
@@ -231,19 +174,20 @@ class ExportTarget(Section):
     @field_validator("target")
     @classmethod
     def _known_target(cls, v: str) -> str:
-        if v not in TARGET_PRECISIONS:
-            close = difflib.get_close_matches(v, list(TARGET_PRECISIONS), n=1)
+        targets = target_precisions()
+        if v not in targets:
+            close = difflib.get_close_matches(v, list(targets), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise PydanticCustomError(
                 "unknown_target",
                 "unknown target '{v}' — {hint}choose one of {choices}",
-                {"v": v, "hint": hint, "choices": ", ".join(TARGET_PRECISIONS)},
+                {"v": v, "hint": hint, "choices": ", ".join(targets)},
             )
         return v
 
     @model_validator(mode="after")
     def _precisions_exist(self) -> ExportTarget:
-        allowed = TARGET_PRECISIONS[self.target]
+        allowed = target_precisions()[self.target]
         for i, p in enumerate(self.precisions):
             if p not in allowed:
                 raise PydanticCustomError(
@@ -256,46 +200,15 @@ class ExportTarget(Section):
         return self
 
 
-class ExportSection(Section):
+class ExportSection(ExportShape):
     """What to export. int8 artifacts are made from every quantized checkpoint (PTQ and/or QAT)."""
 
     targets: list[ExportTarget] = Field(
         default_factory=lambda: [ExportTarget(target="onnx")], min_length=1, description="What to export."
     )
-    opset: int = Field(17, ge=13, le=23, description="ONNX opset (also of the ONNX TensorRT builds from).")
-    batch: int = Field(1, ge=1, le=4096, description="Static batch size (when dynamic_batch is not given).")
-    dynamic_batch: tuple[int, int, int] | None = Field(
-        None, description="[min, opt, max] batch (ONNX/TensorRT)."
-    )
-
-    @field_validator("dynamic_batch")
-    @classmethod
-    def _ordered(cls, v: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
-        if v is not None and not (1 <= v[0] <= v[1] <= v[2]):
-            raise PydanticCustomError("bad_batch", "must be [min, opt, max] with 1 <= min <= opt <= max")
-        return v
 
 
-class GatesSection(Section):
-    """Pass/fail thresholds against the FP32 reference (the gates of `edgeattn validate`; same names and
-    defaults). null switches a gate off."""
-
-    max_top1_drop: float | None = Field(
-        _GATE_DEFAULTS.max_top1_drop, ge=0, le=100, description="Top-1 points the artifact may lose."
-    )
-    min_agreement: float | None = Field(
-        _GATE_DEFAULTS.min_agreement, ge=0, le=100, description="% of images with the same top-1 class."
-    )
-    max_kl: float | None = Field(
-        _GATE_DEFAULTS.max_kl,
-        ge=0,
-        le=100,
-        description="Mean KL(reference || artifact) of the softmax, nats.",
-    )
-    min_cosine: float | None = Field(
-        None, ge=-1, le=1, description="Mean per-image cosine similarity of the logits."
-    )
-    max_mean_abs_logit_error: float | None = Field(None, ge=0, description="Mean absolute logit error.")
+GatesSection = Gates  # the recipe's gates are `edgeattn validate`'s, with the same names and defaults
 
 
 class ValidateSection(Section):
@@ -320,7 +233,7 @@ class ValidateSection(Section):
     @field_validator("precision_gates")
     @classmethod
     def _known_precisions(cls, v: dict[str, GatesSection]) -> dict[str, GatesSection]:
-        known = sorted({p for ps in TARGET_PRECISIONS.values() for p in ps})
+        known = sorted({p for ps in target_precisions().values() for p in ps})
         for p in v:
             if p not in known:
                 raise PydanticCustomError(
@@ -336,31 +249,21 @@ class ValidateSection(Section):
         return gates
 
 
-class BenchSection(Section):
+class BenchSection(BenchConfig):
     """Latency of every export (and, with include_checkpoints, the torch checkpoints) on its runtime."""
+
+    # `runtimes:` (one report each) instead of one `runtime`.
+    recipe_excluded: ClassVar[frozenset[str]] = frozenset({"runtime"})
 
     enabled: bool = Field(True, description="false: no benchmark.")
     runtimes: list[str] = Field(
         default_factory=lambda: ["auto"], min_length=1, description="auto = each artifact's own runtime."
     )
-    batches: list[int] = Field(default_factory=lambda: [1], min_length=1, description="Batch sizes to time.")
-    threads: int = Field(2, ge=1, le=256, description="Intra-op threads of every runtime.")
-    warmup: int = Field(10, ge=0, le=10_000, description="Untimed runs first.")
-    iters: int | None = Field(50, ge=1, le=1_000_000, description="Timed runs per artifact and batch size.")
-    seconds: float | None = Field(
-        None, gt=0, le=3600, description="Time each artifact this long instead of `iters`."
-    )
-    isolate: bool = Field(
-        True,
-        description="Each artifact in a fresh process (own peak memory, no shared thread pools); false is faster.",
-    )
 
-    @field_validator("batches")
-    @classmethod
-    def _positive(cls, v: list[int]) -> list[int]:
-        if any(b < 1 for b in v):
-            raise PydanticCustomError("bad_batch", "batch sizes must be >= 1")
-        return v
+    def config(self, runtime: str) -> BenchConfig:
+        return BenchConfig.build(
+            **self.model_dump(exclude={"enabled", "runtimes", "runtime"}), runtime=runtime
+        )
 
 
 class Recipe(Section):
@@ -388,12 +291,11 @@ class Recipe(Section):
     )
     bench: BenchSection = Field(default_factory=BenchSection, description="Latency benchmark.")
 
-    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True, frozen=True)
 
-    @model_validator(mode="before")
     @classmethod
-    def _unknown_keys(cls, data: Any) -> Any:
-        return refuse_unknown_keys(data, [("validate" if k == "validate_" else k) for k in cls.model_fields])
+    def known_keys(cls) -> list[str]:
+        return [("validate" if k == "validate_" else k) for k in cls.model_fields]
 
     @property
     def validate_cfg(self) -> ValidateSection:

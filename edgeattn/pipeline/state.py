@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeattn.pipeline.recipe import LoadedRecipe
+from edgeattn.prune.result import PruneReport
+from edgeattn.result import StageResult
 
 STAGE_DIRS = ("train", "prune", "quantize", "export", "validate", "bench")
 
@@ -62,8 +64,8 @@ class RunState:
     artifacts: dict[str, ArtifactInfo] = field(default_factory=dict)
     steps: list[StepOutcome] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)  # {step, reason}
-    stage_results: dict[str, dict[str, Any]] = field(default_factory=dict)  # summaries (train, ...)
-    prune_report: dict[str, Any] | None = None
+    stage_results: dict[str, StageResult] = field(default_factory=dict)  # train, quantize/<name>
+    prune_report: PruneReport | None = None
     bench: dict[str, Any] | None = None
     bench_plots: list[Path] = field(default_factory=list)
 
@@ -91,3 +93,26 @@ class RunState:
 
     def skip(self, step: str, reason: str) -> None:
         self.skipped.append({"step": step, "reason": reason})
+
+
+@dataclass
+class RunResult:
+    """What `edgeattn run` reports: where everything is, what ran, what was skipped, what failed."""
+
+    name: str
+    root: Path
+    manifest: Path
+    report: Path
+    junit: Path
+    steps: list[StepOutcome]
+    skipped: list[dict[str, str]]
+    gate_failures: list[dict[str, Any]]
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.gate_failures
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.steps if s.status == status)

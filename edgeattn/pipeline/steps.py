@@ -56,10 +56,3 @@ def stage(
         return plan
 
     return add
-
-
-def ordered_stages() -> list[Stage]:
-    """All registered stages in the order they run."""
-    import edgeattn.pipeline.stages  # noqa: F401  (registers the built-in stages)
-
-    return sorted((STAGES.get(n) for n in STAGES.names()), key=lambda s: s.order)

@@ -10,19 +10,8 @@ import os
 from pathlib import Path
 
 from edgeattn.errors import InputError
-from edgeattn.pipeline.schema import TARGET_PRECISIONS, GatesSection
-
-# Precisions a new recipe exports per target: what each target is usually deployed at.
-DEFAULT_PRECISIONS = {
-    "onnx": ["fp32", "int8"],
-    "tensorrt": ["fp16", "int8"],
-    "coreml": ["fp16", "int8-weights"],
-}
-TARGET_NOTES = {
-    "onnx": "onnxruntime; int8 = standard QuantizeLinear/DequantizeLinear from the quantized checkpoint",
-    "tensorrt": "needs TensorRT + an NVIDIA GPU; elsewhere the ONNX for trtexec is written and the engine skipped",
-    "coreml": ".mlpackage; predictions need macOS (or the reference executor on Linux)",
-}
+from edgeattn.export import EXPORTERS, exporter_for
+from edgeattn.pipeline.schema import GatesSection
 
 
 def _yaml_list(items: list) -> str:
@@ -30,12 +19,7 @@ def _yaml_list(items: list) -> str:
 
 
 def _target_options(target: str) -> str:
-    try:
-        from edgeattn.export import exporter_for
-
-        defaults = exporter_for(target).option_defaults
-    except (ModuleNotFoundError, InputError):
-        return ""
+    defaults = exporter_for(target).option_defaults
     if not defaults:
         return ""
     shown = ", ".join(f"{k}: {v!r}" if isinstance(v, str) else f"{k}: {v}" for k, v in defaults.items())
@@ -57,10 +41,10 @@ def new_recipe(
 
     spec = model_spec(model)
     if not targets:
-        raise InputError("no --target given", f"give one or more of: {', '.join(TARGET_PRECISIONS)}")
+        raise InputError("no --target given", f"give one or more of: {', '.join(EXPORTERS.names())}")
     for t in targets:
-        if t not in TARGET_PRECISIONS:
-            raise InputError(f"unknown target {t!r}", f"choose from: {', '.join(TARGET_PRECISIONS)}")
+        if t not in EXPORTERS:
+            raise InputError(f"unknown target {t!r}", f"choose from: {', '.join(EXPORTERS.names())}")
     size = input_size or spec.default_input_size
     base = (out.parent if out is not None else Path(".")).resolve()
     name = name or f"{model}-{'-'.join(targets)}"
@@ -135,10 +119,10 @@ def new_recipe(
         "  targets:",
     ]
     for t in targets:
-        allowed = TARGET_PRECISIONS[t]
+        exporter = exporter_for(t)
         lines += [
-            f"    - target: {t}   # {TARGET_NOTES[t]}",
-            f"      precisions: {_yaml_list(DEFAULT_PRECISIONS[t])}   # any of {', '.join(allowed)}",
+            f"    - target: {t}   # {exporter.note}",
+            f"      precisions: {_yaml_list(list(exporter.typical_precisions))}   # any of {', '.join(exporter.precisions)}",
         ]
         opts = _target_options(t)
         if opts:
@@ -181,6 +165,7 @@ def reference_markdown() -> str:
     """Every recipe key with its type, default and meaning, from the schema itself (recipes/README.md)."""
     from pydantic import BaseModel
 
+    from edgeattn.config import StageConfig
     from edgeattn.pipeline import schema
 
     sections = [
@@ -207,8 +192,11 @@ def reference_markdown() -> str:
             "| key | type | default | meaning |",
             "|---|---|---|---|",
         ]
+        known = model.known_keys() if issubclass(model, StageConfig) else list(model.model_fields)
         for name, field in model.model_fields.items():
             key = field.alias or name
+            if key not in known:
+                continue
             kind = _kind(field.annotation)
             if field.is_required():
                 default = "required"
@@ -221,7 +209,8 @@ def reference_markdown() -> str:
                 else:
                     default = repr(value)
             else:
-                default = "null" if field.default is None else repr(field.default)
+                value = list(field.default) if isinstance(field.default, tuple) else field.default
+                default = "null" if value is None else repr(value)
             meaning = (field.description or "").replace("|", "\\|")
             lines.append(f"| `{key}` | `{kind}` | `{default}` | {meaning} |")
         lines.append("")
@@ -240,6 +229,8 @@ def _kind(annotation) -> str:
         return " / ".join(str(a) for a in typing.get_args(annotation))
     if optional and len(args) == 1:
         return _kind(args[0]) + " or null"
+    if typing.get_origin(annotation) is tuple and args[-1:] == [Ellipsis]:
+        return f"list[{_kind(args[0])}]"  # YAML writes a tuple as a list
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "section"
     if isinstance(annotation, type):

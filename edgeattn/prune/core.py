@@ -18,12 +18,23 @@ import torch
 from edgeattn.checkpoint import ModelHandle, load_checkpoint, load_state_into, save_checkpoint
 from edgeattn.data import ImageSet, load_split
 from edgeattn.errors import InputError
+from edgeattn.evaluation import evaluate, predict_logits
 from edgeattn.fileio import check_writable
 from edgeattn.models import ModelConfig, build_model
 from edgeattn.models.heads import attention_blocks
 from edgeattn.models.profile import count_macs, count_params
+from edgeattn.prune.config import PruneConfig
 from edgeattn.prune.importance import IMPORTANCE, NORMALIZATIONS, ScoreData, check_method_fits, score_heads
 from edgeattn.prune.report import write_reports
+from edgeattn.prune.result import (
+    BeforeAfter,
+    BlockRow,
+    FinetuneInfo,
+    HeadCounts,
+    HeadlessBlock,
+    PruneReport,
+    PruneTop1,
+)
 from edgeattn.prune.selection import SCOPES, Candidate, check_target
 from edgeattn.prune.structural import (
     clone_model,
@@ -33,7 +44,7 @@ from edgeattn.prune.structural import (
     original_head_counts,
     prunable_blocks,
 )
-from edgeattn.train import TrainConfig, evaluate, fit, predict_logits
+from edgeattn.train import TrainConfig, fit
 
 MIN_SCORE_IMAGES = 16  # fewer calibration images than this cannot rank heads reliably
 
@@ -69,18 +80,9 @@ def _no_heads_error(handle: ModelHandle, path: str) -> InputError:
     )
 
 
-def _load_data(
-    data: str,
-    handle: ModelHandle,
-    needs_scores: bool,
-    finetune: bool,
-    calib_size: int | None,
-    val_size: int | None,
-    seed: int,
-    batch_size: int,
-) -> PruneData:
+def _load_data(data: str, handle: ModelHandle, needs_scores: bool, pc: PruneConfig, seed: int) -> PruneData:
     size = handle.config.input_size
-    val = load_split(data, "val", size).subset(val_size, seed)
+    val = load_split(data, "val", size).subset(pc.val_size, seed)
     if val.num_classes != handle.config.num_classes:
         raise InputError(
             f"the model predicts {handle.config.num_classes} classes but {data} has {val.num_classes}",
@@ -88,49 +90,32 @@ def _load_data(
         )
     score = None
     if needs_scores:
-        calib = load_split(data, "calib", size).subset(calib_size, seed)
+        calib = load_split(data, "calib", size).subset(pc.calib_size, seed)
         if len(calib) < MIN_SCORE_IMAGES:
             raise InputError(
                 f"the calibration split of {data} has {len(calib)} images; scoring heads needs at least {MIN_SCORE_IMAGES}",
                 "give a larger data set (or --importance l1 / random, which need no data)",
             )
-        score = ScoreData(calib.to_model_input(handle.input_spec), calib.labels, batch_size)
-    train = load_split(data, "train", size) if finetune else None
+        score = ScoreData(calib.to_model_input(handle.input_spec), calib.labels, pc.score_batch_size)
+    train = load_split(data, "train", size) if pc.finetune_epochs > 0 else None
     return PruneData(score, val, train)
 
 
 def prune_handle(
     handle: ModelHandle,
     data: str,
+    config: PruneConfig,
     *,
-    ratio: float | None = None,
-    heads: int | None = None,
-    target_macs: float | None = None,
-    importance: str = "taylor",
-    normalize: str = "none",
-    scope: str = "global",
-    min_heads_per_block: int = 1,
-    finetune_epochs: int = 0,
-    distill: bool = True,
-    iterative_steps: int = 1,
     seed: int = 0,
-    calib_size: int | None = 512,
-    val_size: int | None = None,
-    finetune_lr: float = 1e-3,
-    batch_size: int = 64,
-    score_batch_size: int = 32,
     source: str = "<model>",
-) -> tuple[ModelHandle, dict[str, Any]]:
-    """Prune a loaded model; returns the pruned handle (config.heads_kept set) and the report dict."""
+) -> tuple[ModelHandle, PruneReport]:
+    """Prune a loaded model; returns the pruned handle (config.heads_kept set) and the report."""
     start = time.perf_counter()
-    target = check_target(ratio, heads, target_macs, min_heads_per_block)
-    method = IMPORTANCE.get(importance)
-    NORMALIZATIONS.get(normalize)
-    scope_impl = SCOPES.get(scope)
-    if iterative_steps < 1:
-        raise InputError(f"--iterative-steps {iterative_steps} is below 1", "use 1 (one shot) or more")
-    if finetune_epochs < 0:
-        raise InputError(f"--finetune-epochs {finetune_epochs} is negative", "use 0 (no fine-tune) or more")
+    pc = config
+    target = check_target(pc)
+    method = IMPORTANCE.get(pc.importance)
+    NORMALIZATIONS.get(pc.normalize)
+    scope_impl = SCOPES.get(pc.scope)
     if handle.kind != "fp32":
         raise InputError(
             f"{source} is a {handle.kind} checkpoint", "prune the FP32 model, then quantize the pruned one"
@@ -139,19 +124,17 @@ def prune_handle(
     blocks = prunable_blocks(teacher)
     if not blocks:
         raise _no_heads_error(handle, source)
-    check_method_fits(importance, blocks)
+    check_method_fits(pc.importance, blocks)
     size = handle.config.input_size
     macs_before = count_macs(teacher, size)
     costs = head_mac_costs(teacher, size, macs_before) if target.macs is not None else {}
     plan = scope_impl.plan(
         [Candidate(b.path, b.num_heads, torch.zeros(b.num_heads), costs.get(b.path, 0.0)) for b in blocks],
         target,
-        min_heads_per_block,
+        pc.min_heads_per_block,
         macs_before,
     )
-    pdata = _load_data(
-        data, handle, method.needs_data, finetune_epochs > 0, calib_size, val_size, seed, score_batch_size
-    )
+    pdata = _load_data(data, handle, method.needs_data, pc, seed)
 
     original = original_head_counts(handle.config, teacher)
     kept = current_kept(handle.config, original)  # original indices, updated as heads go
@@ -161,12 +144,12 @@ def prune_handle(
     student = clone_model(teacher)
     removed_count: dict[str, int] = {}
     macs_now = macs_before
-    for step in range(1, iterative_steps + 1):
+    for step in range(1, pc.iterative_steps + 1):
         live = prunable_blocks(student)
-        scores = score_heads(importance, student, live, pdata.score, seed + step - 1, normalize)
+        scores = score_heads(pc.importance, student, live, pdata.score, seed + step - 1, pc.normalize)
         cands = [Candidate(b.path, b.num_heads, scores[b.path], costs.get(b.path, 0.0)) for b in live]
         drop = scope_impl.choose(
-            cands, plan, min_heads_per_block, step, iterative_steps, removed_count, macs_now
+            cands, plan, pc.min_heads_per_block, step, pc.iterative_steps, removed_count, macs_now
         )
         keep_now = {c.path: [h for h in range(c.heads) if h not in set(drop.get(c.path, []))] for c in cands}
         step_scores = {}
@@ -190,14 +173,15 @@ def prune_handle(
     top1_pruned = evaluate(student, pdata.val, spec)["top1"]
     ft_log: list[dict] = []
     top1_ft = None
-    if finetune_epochs > 0:
-        cfg = TrainConfig(epochs=finetune_epochs, batch_size=batch_size, lr=finetune_lr, seed=seed)
+    if pc.finetune_epochs > 0:
+        cfg = TrainConfig(epochs=pc.finetune_epochs, batch_size=pc.batch_size, lr=pc.finetune_lr)
         ft_log = fit(
             student,
             pdata.train,
             spec,
             cfg,
-            teacher=teacher if distill else None,
+            seed=seed,
+            teacher=teacher if pc.distill else None,
             description="recovery fine-tune",
         )
         top1_ft = evaluate(student, pdata.val, spec)["top1"]
@@ -218,17 +202,17 @@ def prune_handle(
     ]
     kinds = {b.path: b.kind for b in attention_blocks(teacher, with_headless=False)}
     block_rows = [
-        {
-            "path": p,
-            "kind": kinds.get(p, "residual_only"),
-            "heads_original": original[p],
-            "heads_before": heads_before[p],
-            "heads_after": len(kept[p]),
-            "kept": list(kept[p]),
-            "removed": [h for h in current_kept(handle.config, original)[p] if h not in kept[p]],
-            "scores": first_scores.get(p, [None] * original[p]),
-            "residual_only": not kept[p],
-        }
+        BlockRow(
+            path=p,
+            kind=kinds.get(p, "residual_only"),
+            heads_original=original[p],
+            heads_before=heads_before[p],
+            heads_after=len(kept[p]),
+            kept=list(kept[p]),
+            removed=[h for h in current_kept(handle.config, original)[p] if h not in kept[p]],
+            scores=first_scores.get(p, [None] * original[p]),
+            residual_only=not kept[p],
+        )
         for p in original
     ]
     n_before, n_after = sum(heads_before.values()), sum(len(k) for k in kept.values())
@@ -241,67 +225,45 @@ def prune_handle(
         metrics={"val": {"top1": top1_ft if top1_ft is not None else top1_pruned}, "data": data},
         extra=dict(handle.extra),
     )
-    report = {
-        "checkpoint": source,
-        "out": None,
-        "model": handle.config.name,
-        "input_size": size,
-        "data": data,
-        "importance": importance,
-        "importance_description": method.description,
-        "normalize": normalize if method.normalizable else None,
-        "scope": scope,
-        "target": target.describe(),
-        "ratio": ratio,
-        "heads_requested": heads,
-        "target_macs": target_macs,
-        "min_heads_per_block": min_heads_per_block,
-        "iterative_steps": iterative_steps,
-        "seed": seed,
-        "score_images": len(pdata.score.labels) if pdata.score is not None else 0,
-        "heads": {"before": n_before, "after": n_after, "removed": n_before - n_after},
-        "params": {"before": count_params(teacher), "after": count_params(student)},
-        "macs": {"before": macs_before, "after": count_macs(student, size)},
-        "top1": {
-            "before": top1_before,
-            "after_prune": top1_pruned,
-            "after_finetune": top1_ft,
-            "n": len(pdata.val),
-        },
-        "finetune": {
-            "epochs": finetune_epochs,
-            "distill": bool(distill and finetune_epochs > 0),
-            "lr": finetune_lr,
-            "log": ft_log,
-        },
-        "blocks": block_rows,
-        "headless_blocks": headless,
-        "residual_only_blocks": residual_only,
-        "steps": steps_log,
-        "reload_max_abs_diff": reload_diff,
-        "heads_kept": new_config.heads_kept,
-        "files": {},
-        "seconds": None,
-    }
+    normalized = pc.normalize if method.normalizable else None
+    distilled = bool(pc.distill and pc.finetune_epochs > 0)
+    report = PruneReport(
+        checkpoint=source,
+        model=handle.config.name,
+        input_size=size,
+        data=data,
+        importance=pc.importance,
+        importance_description=method.description,
+        normalize=normalized,
+        scope=pc.scope,
+        target=target.describe(),
+        ratio=pc.ratio,
+        heads_requested=pc.heads,
+        target_macs=pc.target_macs,
+        min_heads_per_block=pc.min_heads_per_block,
+        iterative_steps=pc.iterative_steps,
+        seed=seed,
+        score_images=len(pdata.score.labels) if pdata.score is not None else 0,
+        heads=HeadCounts(before=n_before, after=n_after, removed=n_before - n_after),
+        params=BeforeAfter(before=count_params(teacher), after=count_params(student)),
+        macs=BeforeAfter(before=macs_before, after=count_macs(student, size)),
+        top1=PruneTop1(before=top1_before, after_prune=top1_pruned, after_finetune=top1_ft, n=len(pdata.val)),
+        finetune=FinetuneInfo(epochs=pc.finetune_epochs, distill=distilled, lr=pc.finetune_lr, log=ft_log),
+        blocks=block_rows,
+        headless_blocks=[HeadlessBlock(**b) for b in headless],
+        residual_only_blocks=residual_only,
+        steps=steps_log,
+        reload_max_abs_diff=reload_diff,
+        heads_kept=new_config.heads_kept or {},
+    )
+    history = {"data", "importance", "normalize", "scope", "target", "min_heads_per_block", "iterative_steps"}
+    history |= {"heads", "top1", "residual_only_blocks"}
     pruned.with_step(
         "prune",
-        data=data,
-        importance=importance,
-        normalize=normalize if method.normalizable else None,
-        scope=scope,
-        target=target.describe(),
-        min_heads_per_block=min_heads_per_block,
-        iterative_steps=iterative_steps,
-        heads_before=n_before,
-        heads_after=n_after,
-        residual_only_blocks=residual_only,
-        top1_before=top1_before,
-        top1_after_prune=top1_pruned,
-        finetune_epochs=finetune_epochs,
-        distill=bool(distill and finetune_epochs > 0),
-        top1_after_finetune=top1_ft,
+        **report.model_dump(mode="json", include=history),
+        finetune={"epochs": pc.finetune_epochs, "distill": distilled},
     )
-    report["seconds"] = round(time.perf_counter() - start, 1)
+    report.seconds = round(time.perf_counter() - start, 1)
     return pruned, report
 
 
@@ -325,35 +287,26 @@ def prune_checkpoint(
     ckpt: Path | str | ModelHandle,
     data: str,
     out: Path | str,
+    config: PruneConfig | None = None,
     *,
-    ratio: float | None = None,
-    heads: int | None = None,
-    target_macs: float | None = None,
-    importance: str = "taylor",
-    normalize: str = "none",
-    scope: str = "global",
-    min_heads_per_block: int = 1,
-    finetune_epochs: int = 0,
-    distill: bool = True,
-    iterative_steps: int = 1,
     report_dir: Path | str | None = None,
     seed: int = 0,
-    calib_size: int | None = 512,
-    val_size: int | None = None,
-    finetune_lr: float = 1e-3,
-) -> dict[str, Any]:
+    **overrides: Any,
+) -> PruneReport:
     """Prune attention heads of `ckpt`, write the pruned checkpoint to `out`, return the report.
 
-    `ratio`: share of the model's heads to remove, in [0, 1); `heads`: number of heads to remove;
-    `target_macs`: MAC budget of the pruned model — exactly one of the three. Report files (JSON,
-    Markdown, heat map) go to `report_dir` when given. Nothing is written if anything fails.
+    `config` (default `PruneConfig()`) with any of its fields replaced by `overrides`, e.g.
+    `ratio=0.5`: exactly one of `ratio` (share of the heads to remove, in [0, 1)), `heads` (number of
+    heads to remove) and `target_macs` (MAC budget of the pruned model). Report files (JSON, Markdown,
+    heat map) go to `report_dir` when given. Nothing is written if anything fails.
     """
+    cfg = PruneConfig.build(config, **overrides)
     out = Path(out)
     report_dir = Path(report_dir) if report_dir is not None else None
-    check_target(ratio, heads, target_macs, min_heads_per_block)
-    IMPORTANCE.get(importance)
-    NORMALIZATIONS.get(normalize)
-    SCOPES.get(scope)
+    check_target(cfg)
+    IMPORTANCE.get(cfg.importance)
+    NORMALIZATIONS.get(cfg.normalize)
+    SCOPES.get(cfg.scope)
     _check_outputs(out, report_dir)
     if isinstance(ckpt, ModelHandle):
         handle, source = ckpt, "<model handle>"
@@ -362,28 +315,10 @@ def prune_checkpoint(
         )  # never modify the caller's model
     else:
         handle, source = load_checkpoint(ckpt), str(ckpt)
-    pruned, report = prune_handle(
-        handle,
-        data,
-        ratio=ratio,
-        heads=heads,
-        target_macs=target_macs,
-        importance=importance,
-        normalize=normalize,
-        scope=scope,
-        min_heads_per_block=min_heads_per_block,
-        finetune_epochs=finetune_epochs,
-        distill=distill,
-        iterative_steps=iterative_steps,
-        seed=seed,
-        calib_size=calib_size,
-        val_size=val_size,
-        finetune_lr=finetune_lr,
-        source=source,
-    )
-    report["out"] = str(out)
+    pruned, report = prune_handle(handle, data, cfg, seed=seed, source=source)
+    report.out = str(out)
     save_checkpoint(pruned, out)
-    report["files"]["checkpoint"] = str(out)
+    report.files["checkpoint"] = str(out)
     if report_dir is not None:
         write_reports(report, report_dir)
     return report

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeattn.fileio import atomic_output, write_json, write_text
+from edgeattn.reporting import fmt_count, fmt_fixed, md_table
+
+if TYPE_CHECKING:
+    from edgeattn.prune.result import PruneReport
 
 REPORT_FILES = {"json": "prune_report.json", "markdown": "prune_report.md", "heatmap": "head_importance.png"}
-
-
-def _fmt(x: float | None, digits: int = 2) -> str:
-    return "—" if x is None else f"{x:.{digits}f}"
-
-
-def _count(n: float) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.2f} {unit}"
-    return f"{n:.0f}"
+BLOCK_COLUMNS = [
+    "block",
+    "kind",
+    "heads kept",
+    "kept (original index)",
+    "scores (original head order; × removed)",
+]
 
 
 def markdown_report(report: dict[str, Any]) -> str:
@@ -41,30 +41,21 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"target {report['target']}, at least {report['min_heads_per_block']} head(s) per block, "
         f"{report['iterative_steps']} step(s)",
         "",
-        "| | before | after | change |",
-        "|---|---:|---:|---:|",
-        f"| heads | {h['before']} | {h['after']} | −{h['removed']} |",
-        f"| parameters | {_count(p['before'])} | {_count(p['after'])} | {100 * (p['after'] / p['before'] - 1):+.1f} % |",
-        f"| MACs | {_count(m['before'])} | {_count(m['after'])} | {100 * (m['after'] / m['before'] - 1):+.1f} % |",
-        "",
-        "| top-1 % | value | vs unpruned |",
-        "|---|---:|---:|",
-        f"| unpruned | {_fmt(t['before'])} | |",
-        f"| pruned, no fine-tune | {_fmt(t['after_prune'])} | {t['after_prune'] - t['before']:+.2f} |",
+    ]
+    sizes = [["heads", h["before"], h["after"], f"−{h['removed']}"]]
+    for label, n in (("parameters", p), ("MACs", m)):
+        change = f"{100 * (n['after'] / n['before'] - 1):+.1f} %"
+        sizes.append([label, fmt_count(n["before"]), fmt_count(n["after"]), change])
+    top1 = [
+        ["unpruned", fmt_fixed(t["before"]), ""],
+        ["pruned, no fine-tune", fmt_fixed(t["after_prune"]), f"{t['after_prune'] - t['before']:+.2f}"],
     ]
     ft = report["finetune"]
     if t.get("after_finetune") is not None:
         how = "distillation from the unpruned model" if ft["distill"] else "labels only"
-        lines.append(
-            f"| pruned + {ft['epochs']} epoch(s) fine-tune ({how}) | {_fmt(t['after_finetune'])} | {t['after_finetune'] - t['before']:+.2f} |"
-        )
-    lines += [
-        "",
-        "## Heads per block",
-        "",
-        "| block | kind | heads kept | kept (original index) | scores (original head order; × removed) |",
-        "|---|---|---:|---|---|",
-    ]
+        label = f"pruned + {ft['epochs']} epoch(s) fine-tune ({how})"
+        top1.append([label, fmt_fixed(t["after_finetune"]), f"{t['after_finetune'] - t['before']:+.2f}"])
+    blocks = []
     for b in report["blocks"]:
         scores = []
         for i, s in enumerate(b["scores"]):
@@ -73,9 +64,17 @@ def markdown_report(report: dict[str, Any]) -> str:
             else:
                 scores.append(f"{s:.3f}" + ("" if i in b["kept"] else "×"))
         kept_txt = ", ".join(map(str, b["kept"])) if b["kept"] else "none — residual only"
-        lines.append(
-            f"| `{b['path']}` | {b['kind']} | {len(b['kept'])}/{b['heads_original']} | {kept_txt} | {' '.join(scores)} |"
-        )
+        heads_kept = f"{len(b['kept'])}/{b['heads_original']}"
+        blocks.append([f"`{b['path']}`", b["kind"], heads_kept, kept_txt, " ".join(scores)])
+    lines += [
+        md_table(["", "before", "after", "change"], sizes, [None, "right", "right", "right"]),
+        "",
+        md_table(["top-1 %", "value", "vs unpruned"], top1, [None, "right", "right"]),
+        "",
+        "## Heads per block",
+        "",
+        md_table(BLOCK_COLUMNS, blocks, [None, None, "right", None, None]),
+    ]
     if report["headless_blocks"]:
         lines += [
             "",
@@ -135,17 +134,18 @@ def head_importance_heatmap(
     return path
 
 
-def write_reports(report: dict[str, Any], report_dir: Path) -> dict[str, str]:
+def write_reports(report: PruneReport, report_dir: Path) -> dict[str, str]:
     """Write JSON, Markdown and the heat map into `report_dir` (each file atomically)."""
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     files = {k: str(report_dir / v) for k, v in REPORT_FILES.items()}
-    report["files"].update(files)
+    report.files.update(files)
+    data = report.to_dict()
     head_importance_heatmap(
-        report["blocks"],
+        data["blocks"],
         files["heatmap"],
-        f"{report['model']}: {report['importance']} importance ({report['heads']['removed']} of {report['heads']['before']} heads removed)",
+        f"{report.model}: {report.importance} importance ({report.heads.removed} of {report.heads.before} heads removed)",
     )
-    write_text(files["markdown"], markdown_report(report))
-    write_json(files["json"], report)
+    write_text(files["markdown"], markdown_report(data))
+    write_json(files["json"], data)
     return files

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from edgeattn.errors import InputError
+from edgeattn.prune.config import PruneConfig
 from edgeattn.registry import Registry
 
 
@@ -49,37 +50,21 @@ def round_half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
 
 
-def check_target(
-    ratio: float | None, heads: int | None, target_macs: float | None, min_heads_per_block: int
-) -> Target:
-    """Exactly one target, each in range (the model-dependent checks come in `plan_removal`)."""
-    given = [
-        name
-        for name, v in (("--ratio", ratio), ("--heads", heads), ("--target-macs", target_macs))
-        if v is not None
-    ]
+def check_target(config: PruneConfig) -> Target:
+    """Exactly one target (ranges are the config's; the model-dependent checks come in `plan_removal`)."""
+    flags = {"ratio": "--ratio", "heads": "--heads", "target_macs": "--target-macs"}
+    given = [flags[k] for k in config.amounts()]
     if len(given) != 1:
         raise InputError(
             "give exactly one pruning target" + (f" (got {' and '.join(given)})" if given else ""),
             "pass --ratio R (share of heads to remove), --heads N (heads to remove) or --target-macs M",
         )
-    if ratio is not None and not 0.0 <= ratio < 1.0:  # also catches NaN
+    if config.target_macs is not None and not math.isfinite(config.target_macs):
         raise InputError(
-            f"--ratio {ratio} is outside [0, 1)", "give the share of heads to remove, e.g. --ratio 0.5"
-        )
-    if heads is not None and heads < 0:
-        raise InputError(f"--heads {heads} is negative", "give the number of heads to remove (0 or more)")
-    if target_macs is not None and not (target_macs > 0 and math.isfinite(target_macs)):
-        raise InputError(
-            f"--target-macs {target_macs} is not a positive number",
+            f"--target-macs {config.target_macs} is not a positive number",
             "give the MAC budget, e.g. --target-macs 150M",
         )
-    if min_heads_per_block < 0:
-        raise InputError(
-            f"--min-heads-per-block {min_heads_per_block} is negative",
-            "use 1 (default) or 0 to allow removing whole blocks",
-        )
-    return Target(ratio=ratio, heads=heads, macs=target_macs)
+    return Target(ratio=config.ratio, heads=config.heads, macs=config.target_macs)
 
 
 def _removable(c: Candidate, min_keep: int) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeattn.checkpoint import CHECKPOINT_KINDS, ModelHandle, _config_from_payload, load_state_into
+from edgeattn.checkpoint import CHECKPOINT_KINDS, ModelHandle, config_from_payload, load_state_into
 from edgeattn.errors import InputError
 from edgeattn.models import build_model
 
@@ -87,7 +87,7 @@ def restore_quantized(module: nn.Module, encoded: dict[str, Any]) -> nn.Module:
 
 @CHECKPOINT_KINDS.register(KIND)
 def load_int8(payload: dict[str, Any], path: Path) -> ModelHandle:
-    config, spec = _config_from_payload(payload, path)
+    config, spec = config_from_payload(payload, path)
     extra = dict(payload.get("extra", {}))
     module = build_model(config)
     try:

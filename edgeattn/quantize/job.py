@@ -7,7 +7,6 @@ Nothing is written until the model is final (per-epoch QAT checkpoints aside, ea
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -18,85 +17,43 @@ from edgeattn.checkpoint import ModelHandle, load_checkpoint, save_checkpoint
 from edgeattn.data import load_split
 from edgeattn.data.imageset import ImageSet
 from edgeattn.errors import InputError
+from edgeattn.evaluation import accuracy_report, predict_logits
 from edgeattn.fileio import check_writable
 from edgeattn.models import model_spec
 from edgeattn.quantize.checkpoint import KIND, nncf_config_of
+from edgeattn.quantize.config import QuantizeConfig
 from edgeattn.quantize.distributed import DistContext, barrier, init_distributed, shutdown
-from edgeattn.quantize.placement import PLACEMENTS, Plan, compute_layers, match_patterns
-from edgeattn.quantize.ptq import PRESETS, TRANSFORMER_FAMILIES, PTQOptions, plan_for, quantize_module
-from edgeattn.quantize.qat import QATOptions, run_qat
+from edgeattn.quantize.placement import PLACEMENTS, PlacementPolicy, Plan, compute_layers, match_patterns
+from edgeattn.quantize.ptq import TRANSFORMER_FAMILIES, PTQOptions, plan_for, quantize_module
+from edgeattn.quantize.qat import run_qat
+from edgeattn.quantize.result import BudgetInfo, QATInfo, QuantizeReport, StageTop1
 from edgeattn.quantize.summary import layer_rows, model_sizes
 
 
 def quantize_checkpoint(
-    ckpt: Path,
+    ckpt: Path | str,
     data: str,
-    out: Path,
+    out: Path | str,
+    config: QuantizeConfig | None = None,
     *,
-    qat: bool = False,
-    epochs: int = 2,
-    calib_size: int = 300,
-    preset: str = "performance",
-    smooth_quant: bool | None = None,
-    bias_correction: bool = True,
-    ignored: list[str] | tuple[str, ...] = (),
-    max_drop: float | None = None,
     seed: int = 0,
-    runtime: str = "onnxruntime",
-    lr: float = 1e-4,
-    batch_size: int = 64,
-) -> dict[str, Any]:
-    """Quantize `ckpt` to INT8 for `runtime`; writes `out` (rank 0 only under torchrun) and returns
-    the summary: top-1 FP32/PTQ/QAT, which layers are INT8 and why others are not, sizes."""
+    **overrides: Any,
+) -> QuantizeReport:
+    """Quantize `ckpt` to INT8 for `config.runtime`; writes `out` (rank 0 only under torchrun) and
+    returns the report: top-1 FP32/PTQ/QAT, which layers are INT8 and why others are not, sizes.
+
+    `config` (default `QuantizeConfig()`) with any of its fields replaced by `overrides`, e.g.
+    `qat=True, epochs=2`.
+    """
+    cfg = QuantizeConfig.build(config, **overrides)
     ckpt, out = Path(ckpt), Path(out)
-    _check_options(qat, epochs, calib_size, preset, max_drop, lr, batch_size)
-    policy = PLACEMENTS.get(runtime)
+    policy = PLACEMENTS.get(cfg.runtime)
     check_writable(out)
-    ctx = init_distributed() if qat else None
+    ctx = init_distributed() if cfg.qat else None
     try:
-        return _run(
-            ckpt,
-            data,
-            out,
-            ctx,
-            policy,
-            qat,
-            epochs,
-            calib_size,
-            preset,
-            smooth_quant,
-            bias_correction,
-            list(ignored),
-            max_drop,
-            seed,
-            lr,
-            batch_size,
-        )
+        return _run(ckpt, data, out, cfg, policy, ctx, seed)
     finally:
         shutdown(ctx)
-
-
-def _check_options(
-    qat: bool, epochs: int, calib_size: int, preset: str, max_drop: float | None, lr: float, batch_size: int
-) -> None:
-    if calib_size < 1:
-        raise InputError(
-            f"--calib-size {calib_size} leaves nothing to calibrate on",
-            "use --calib-size 1 or more (default 300)",
-        )
-    if preset not in PRESETS:
-        raise InputError(f"unknown preset {preset!r}", f"use one of: {', '.join(PRESETS)}")
-    if qat and epochs < 1:
-        raise InputError(f"--epochs {epochs} with --qat trains nothing", "use --epochs 1 or more")
-    if max_drop is not None and (not math.isfinite(max_drop) or max_drop < 0):
-        raise InputError(
-            f"--max-drop {max_drop} is impossible",
-            "give the accepted top-1 loss in points, e.g. --max-drop 1.0",
-        )
-    if qat and (not math.isfinite(lr) or lr <= 0 or batch_size < 1):
-        raise InputError(
-            "QAT needs a positive learning rate and batch size", "e.g. --lr 1e-4 --batch-size 64"
-        )
 
 
 def _load_fp32(ckpt: Path) -> ModelHandle:
@@ -130,50 +87,40 @@ def _inputs(images: ImageSet, handle: ModelHandle, what: str) -> torch.Tensor:
 
 
 def _run(
-    ckpt,
-    data,
-    out,
+    ckpt: Path,
+    data: str,
+    out: Path,
+    cfg: QuantizeConfig,
+    policy: PlacementPolicy,
     ctx: DistContext | None,
-    policy,
-    qat,
-    epochs,
-    calib_size,
-    preset,
-    smooth_quant,
-    bias_correction,
-    ignored,
-    max_drop,
-    seed,
-    lr,
-    batch_size,
-) -> dict[str, Any]:
+    seed: int,
+) -> QuantizeReport:
     start = time.perf_counter()
     torch.manual_seed(seed)
     handle = _load_fp32(ckpt)
     names = list(compute_layers(handle.module))
+    ignored = list(cfg.ignored)
     unmatched = [p for p, hit in match_patterns(names, ignored).items() if not hit]
     if unmatched:
         raise InputError(
             f"--ignored {', '.join(unmatched)} matches no layer",
             f"layers look like: {', '.join(names[:4])} …",
         )
-    calib_set = _split(data, "calib", handle).subset(calib_size, seed=seed)
+    calib_set = _split(data, "calib", handle).subset(cfg.calib_size, seed=seed)
     calib = _inputs(calib_set, handle, "calibration")
     val_set = _split(data, "val", handle)
     val_x = _inputs(val_set, handle, "evaluation")
 
     def top1(module: torch.nn.Module) -> float:
-        from edgeattn.train import accuracy_report, predict_logits
-
         return accuracy_report(predict_logits(module, val_x), val_set.labels)["top1"]
 
     fp32 = handle.module.eval()
     fp32_top1 = top1(fp32)
     family = model_spec(handle.config.name).family
     opts = PTQOptions(
-        preset=preset,
-        smooth_quant=smooth_quant,
-        bias_correction=bias_correction,
+        preset=cfg.preset,
+        smooth_quant=cfg.smooth_quant,
+        bias_correction=cfg.bias_correction,
         transformer=family in TRANSFORMER_FAMILIES,
         weights_7bit=policy.weights_7bit,
     )
@@ -185,19 +132,19 @@ def _run(
     plan, qmodel = requantize({})
     ptq_top1 = top1(qmodel)
     budget = None
-    if max_drop is not None:
+    if cfg.max_drop is not None:
         from edgeattn.quantize.sensitivity import fit_budget
 
         budget = fit_budget(
-            fp32, qmodel, plan, calib[:256], top1, fp32_top1, max_drop, requantize, first_top1=ptq_top1
+            fp32, qmodel, plan, calib[:256], top1, fp32_top1, cfg.max_drop, requantize, first_top1=ptq_top1
         )
         plan, qmodel, ptq_top1 = budget.plan, budget.module, budget.top1
 
     qat_log: list[dict] = []
     qat_top1 = None
-    if qat:
+    if cfg.qat:
         train_set = _split(data, "train", handle)
-        base = _quantized_handle(handle, qmodel, plan, policy.name, preset)
+        base = _quantized_handle(handle, qmodel, plan, policy.name, cfg.preset)
 
         def on_epoch(epoch: int) -> dict:
             result = {"val_top1": top1(qmodel)}
@@ -211,45 +158,47 @@ def _run(
             fp32,
             train_set,
             handle.input_spec,
-            QATOptions(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
-            ctx,
-            on_epoch,
+            epochs=cfg.epochs,
+            lr=cfg.lr,
+            batch_size=cfg.batch_size,
+            seed=seed,
+            ctx=ctx,
+            on_epoch_end=on_epoch,
         )
         qat_top1 = qat_log[-1]["val_top1"]
 
-    summary = {
-        "checkpoint": str(ckpt),
-        "out": str(out),
-        "model": handle.config.name,
-        "runtime": policy.name,
-        "placement": policy.description,
-        "preset": preset,
-        "data": data,
-        "calibration_images": len(calib),
-        "eval_images": len(val_set),
-        "top1": {"fp32": fp32_top1, "ptq": ptq_top1, "qat": qat_top1},
-        "layers": layer_rows(plan),
-        "int8_layers": len(plan.int8_layers),
-        "float_layers": len(plan.layers) - len(plan.int8_layers),
-        "size": model_sizes(fp32, plan),
-        "max_drop": None
+    report = QuantizeReport(
+        checkpoint=str(ckpt),
+        out=str(out),
+        model=handle.config.name,
+        runtime=policy.name,
+        placement=policy.description,
+        preset=cfg.preset,
+        data=data,
+        calibration_images=len(calib),
+        eval_images=len(val_set),
+        top1=StageTop1(fp32=fp32_top1, ptq=ptq_top1, qat=qat_top1),
+        layers=layer_rows(plan),
+        int8_layers=len(plan.int8_layers),
+        float_layers=len(plan.layers) - len(plan.int8_layers),
+        size=model_sizes(fp32, plan),
+        max_drop=None
         if budget is None
-        else {
-            "budget": max_drop,
-            "kept_float": budget.float_layers,
-            "ranking": [{"layer": n, "logits_mse": e} for n, e in budget.ranking],
-        },
-        "qat": {
-            "epochs": qat_log,
-            "distributed": None if ctx is None else {"world": ctx.world, "backend": ctx.backend},
-        }
-        if qat
+        else BudgetInfo(
+            budget=cfg.max_drop,
+            kept_float=budget.float_layers,
+            ranking=[{"layer": n, "logits_mse": e} for n, e in budget.ranking],
+        ),
+        qat=QATInfo(
+            epochs=qat_log, distributed=None if ctx is None else {"world": ctx.world, "backend": ctx.backend}
+        )
+        if cfg.qat
         else None,
-        "seconds": round(time.perf_counter() - start, 1),
-    }
-    final = _quantized_handle(handle, qmodel, plan, policy.name, preset)
+        seconds=round(time.perf_counter() - start, 1),
+    )
+    final = _quantized_handle(handle, qmodel, plan, policy.name, cfg.preset)
     final.metrics = {
-        "val": {"top1": qat_top1 if qat else ptq_top1},
+        "val": {"top1": qat_top1 if cfg.qat else ptq_top1},
         "fp32_top1": fp32_top1,
         "ptq_top1": ptq_top1,
         "qat_top1": qat_top1,
@@ -259,20 +208,20 @@ def _run(
         "quantize",
         data=data,
         runtime=policy.name,
-        preset=preset,
+        preset=cfg.preset,
         calib_size=len(calib),
-        qat=qat,
-        epochs=epochs if qat else 0,
-        max_drop=max_drop,
-        ignored=list(ignored),
+        qat=cfg.qat,
+        epochs=cfg.epochs if cfg.qat else 0,
+        max_drop=cfg.max_drop,
+        ignored=ignored,
         seed=seed,
-        seconds=summary["seconds"],
-        top1=summary["top1"],
+        seconds=report.seconds,
+        top1=report.top1.to_dict(),
     )
     if ctx is None or ctx.is_main:
         save_checkpoint(final, out)
     barrier(ctx)
-    return summary
+    return report
 
 
 def _quantized_handle(
@@ -289,7 +238,7 @@ def _quantized_handle(
             "nncf_config": nncf_config_of(qmodel),
             "placement": runtime,
             "preset": preset,
-            "layers": layer_rows(plan),
+            "layers": [row.to_dict() for row in layer_rows(plan)],
         },
     )
 

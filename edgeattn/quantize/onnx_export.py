@@ -2,8 +2,9 @@
 
 The NNCF model is exported as it is, with each quantizer switched to NNCF's Q/DQ-pair export mode,
 so the Q/DQ nodes sit exactly where the torch model fake-quantizes (the placement was chosen for the
-runtime when the checkpoint was quantized, see placement.py). Then `onnx_passes` rewrites it into the
-canonical form the runtime fuses (int8 weight initializers, BN folded, int32 biases for onnxruntime).
+runtime when the checkpoint was quantized, see placement.py). Then `edgeattn.onnx.qdq_passes` rewrites
+it into the canonical form the runtime fuses (int8 weight initializers, BN folded, int32 biases for
+onnxruntime).
 No custom-domain op survives: the file is checked before it is written.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import tempfile
-import warnings
 from pathlib import Path
 
 import torch
@@ -19,8 +19,9 @@ import torch
 from edgeattn.checkpoint import ModelHandle
 from edgeattn.errors import InputError
 from edgeattn.fileio import atomic_output
-
-MIN_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear
+from edgeattn.onnx.graph import QDQ_MIN_OPSET, nonstandard_ops
+from edgeattn.onnx.qdq_passes import RUNTIME_PASSES, apply_passes
+from edgeattn.onnx.torch_export import torch_to_onnx
 
 
 def export_quantized_onnx(
@@ -35,36 +36,28 @@ def export_quantized_onnx(
     """Write the INT8 ONNX of a quantized `handle` to `path` (atomically)."""
     import onnx
 
-    from edgeattn.quantize.onnx_passes import RUNTIME_PASSES, apply_passes, nonstandard_ops
-
     if handle.kind != "int8":
         raise InputError(
             f"INT8 ONNX needs a quantized checkpoint, got a {handle.kind} one",
             "quantize it first: edgeattn quantize CKPT --data SPEC --out QCKPT",
         )
-    if opset < MIN_OPSET:
+    if opset < QDQ_MIN_OPSET:
         raise InputError(
-            f"opset {opset} cannot express per-channel INT8 weights", f"use --opset {MIN_OPSET} or newer"
+            f"opset {opset} cannot express per-channel INT8 weights", f"use --opset {QDQ_MIN_OPSET} or newer"
         )
     if batch < 1:
         raise InputError(f"batch {batch} is not a batch size", "use a batch of 1 or more")
     RUNTIME_PASSES.get(runtime)  # unknown runtime: clear error before any work
     module = exportable_copy(handle.module)
-    example = torch.zeros(handle.input_spec.shape(batch))
     with tempfile.TemporaryDirectory(prefix="edgeattn-int8-") as tmpdir:
         raw = Path(tmpdir) / "raw.onnx"
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                (example,),
-                str(raw),
-                input_names=["input"],
-                output_names=["logits"],
-                opset_version=opset,
-                dynamo=False,
-                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None,
-            )
+        torch_to_onnx(
+            module,
+            raw,
+            input_shape=handle.input_spec.shape(batch),
+            opset=opset,
+            dynamic_batch=(1, None) if dynamic_batch else None,
+        )
         model = onnx.load(str(raw))
     apply_passes(model, runtime)
     bad = nonstandard_ops(model)

@@ -9,16 +9,17 @@ convs (see placement.py), calibrated on the same data with the rest of the model
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import torch
 from torch import nn
 
 from edgeattn.errors import InputError
 from edgeattn.quantize.backend import calibration_dataset, import_nncf
+from edgeattn.quantize.config import Preset
 from edgeattn.quantize.placement import PlacementPolicy, Plan, build_plan
 
-PRESETS = ("performance", "mixed")
+PRESETS = get_args(Preset)
 # Families whose blocks are transformer encoders: NNCF's TRANSFORMER model type (SmoothQuant, patterns).
 TRANSFORMER_FAMILIES = {"mobilevit", "efficientformer"}
 

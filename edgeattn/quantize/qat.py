@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from torch import nn
 
@@ -21,35 +20,20 @@ from edgeattn.quantize.distributed import DistContext, ddp_wrapper
 from edgeattn.train import TrainConfig, fit
 
 
-@dataclass
-class QATOptions:
-    epochs: int = 2
-    lr: float = 1e-4
-    batch_size: int = 64
-    seed: int = 0
-    distill_alpha: float = 0.7
-    distill_temperature: float = 2.0
-
-
 def run_qat(
     model: nn.Module,
     teacher: nn.Module,
     train_set: ImageSet,
     spec: InputSpec,
-    opts: QATOptions,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int = 0,
     ctx: DistContext | None = None,
     on_epoch_end: Callable[[int], dict | None] | None = None,
 ) -> list[dict]:
-    cfg = TrainConfig(
-        epochs=opts.epochs,
-        batch_size=opts.batch_size,
-        lr=opts.lr,
-        weight_decay=0.0,
-        warmup_epochs=0.0,
-        distill_alpha=opts.distill_alpha,
-        distill_temperature=opts.distill_temperature,
-        seed=opts.seed,
-    )
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=0.0, warmup_epochs=0.0)
     for p in teacher.parameters():
         p.requires_grad_(False)
     with frozen_batchnorm(model):
@@ -58,6 +42,7 @@ def run_qat(
             train_set,
             spec,
             cfg,
+            seed=seed,
             teacher=teacher,
             description="QAT" if ctx is None else f"QAT rank {ctx.rank}/{ctx.world}",
             on_epoch_end=on_epoch_end,

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from edgeattn.errors import InputError
+from edgeattn.evaluation import predict_logits
 from edgeattn.progress import make_progress
 from edgeattn.quantize.placement import LayerPlan, Plan
-from edgeattn.train import predict_logits
 
 
 @dataclass

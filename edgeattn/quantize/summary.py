@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import nn
 
 from edgeattn.quantize.placement import Plan
+from edgeattn.quantize.result import LayerRow, WeightSizes
 
 
-def layer_rows(plan: Plan) -> list[dict[str, Any]]:
+def layer_rows(plan: Plan) -> list[LayerRow]:
     return [
-        {
-            "layer": p.name,
-            "type": p.type,
-            "params": p.params,
-            "precision": "int8" if p.int8 else "float",
-            "reason": p.reason,
-            "ops": list(p.op_names),
-        }
+        LayerRow(
+            layer=p.name,
+            type=p.type,
+            params=p.params,
+            precision="int8" if p.int8 else "float",
+            reason=p.reason,
+            ops=list(p.op_names),
+        )
         for p in plan.layers
     ]
 
 
-def model_sizes(module: nn.Module, plan: Plan) -> dict[str, Any]:
+def model_sizes(module: nn.Module, plan: Plan) -> WeightSizes:
     """Bytes of the weights as FP32 and as deployed INT8 (int8 weights + fp32 per-channel scales,
     int32 biases; every other tensor stays fp32)."""
     fp32 = sum(p.numel() for p in module.parameters()) * 4
@@ -39,20 +38,9 @@ def model_sizes(module: nn.Module, plan: Plan) -> dict[str, Any]:
         saved += w * 4 - (w + m.weight.shape[0] * 4)  # int8 values + one fp32 scale per output channel
     int8 = fp32 - saved
     total_params = max(1, sum(p.numel() for p in module.parameters()))
-    return {
-        "fp32_bytes": int(fp32),
-        "int8_bytes": int(int8),
-        "ratio": round(fp32 / max(1, int8), 2),
-        "int8_weight_share": round(100.0 * int8_params / total_params, 1),
-    }
-
-
-def summary_rows(summary: dict[str, Any]) -> list[list[Any]]:
-    """Rows of the top-1 table (stage, top-1, drop vs FP32)."""
-    rows = []
-    fp32 = summary["top1"]["fp32"]
-    for stage in ("fp32", "ptq", "qat"):
-        v = summary["top1"].get(stage)
-        if v is not None:
-            rows.append([stage.upper(), f"{v:.2f}", "" if stage == "fp32" else f"{fp32 - v:+.2f}"])
-    return rows
+    return WeightSizes(
+        fp32_bytes=int(fp32),
+        int8_bytes=int(int8),
+        ratio=round(fp32 / max(1, int8), 2),
+        int8_weight_share=round(100.0 * int8_params / total_params, 1),
+    )

@@ -1,15 +1,20 @@
-"""The runner interface and the registry of runner kinds."""
+"""The runner interface and the registry of runner kinds (`RUNNERS`).
+
+A runner declares everything other modules ask about it — which file suffixes it serves by default,
+which artifact kinds it can run, whether it can run (and measure speed) on this machine, and how to
+check an artifact before any timing — so adding a runtime is adding one module that registers a
+`Runner` subclass. This module imports no runner; `edgeattn.runtime` (the package) imports them all.
+"""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgeattn.errors import InputError
+from edgeattn.manifest import Precision
 from edgeattn.models.config import InputSpec
 from edgeattn.registry import Registry
 
@@ -19,9 +24,11 @@ class Runner:
 
     runtime: str = ""  # e.g. "onnxruntime 1.32.0 (CPUExecutionProvider)"
     kind: str = ""  # registry key
+    suffixes: tuple[str, ...] = ()  # artifacts this runner serves by default (`--runtime auto`)
+    serves: tuple[str, ...] = ()  # artifact kinds it can run (default: its own kind)
     input_spec: InputSpec
     num_classes: int
-    precision: str = "fp32"
+    precision: Precision = "fp32"
     max_batch: int | None = None  # None: any batch size
     image_input: bool = False  # the artifact takes 0..255 images and normalises itself
 
@@ -57,45 +64,45 @@ class Runner:
     def close(self) -> None:  # noqa: B027  (optional hook)
         pass
 
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """None when this runtime can run here, else why not (and what to install)."""
+        return None
 
-RunnerFactory = Callable[..., Runner]
-RUNNERS: Registry[RunnerFactory] = Registry("runtime")
+    @classmethod
+    def speed_unavailable_reason(cls) -> str | None:
+        """None when a latency measured here is this runtime's real speed, else why not."""
+        return cls.unavailable_reason()
 
-# Which runner serves which artifact by default, by file suffix.
-SUFFIX_KINDS = {
-    ".pt": "torch",
-    ".pth": "torch",
-    ".onnx": "onnxruntime",
-    ".engine": "tensorrt",
-    ".plan": "tensorrt",
-    ".mlpackage": "coreml",
-}
-_BACKEND_MODULES = {
-    "torch": "edgeattn.runtime.torch_runner",
-    "onnxruntime": "edgeattn.runtime.ort_runner",
-    "tensorrt": "edgeattn.runtime.trt_runner",
-    "coreml": "edgeattn.runtime.coreml_runner",
-}
+    @classmethod
+    def preflight(cls, path: Path) -> None:
+        """Fail in one line, before any timing, when `path` cannot be what this runner runs."""
+        from edgeattn.manifest import read_manifest
+
+        read_manifest(path)  # manifest present, well-formed, and its sha256 matches the file
+
+    @classmethod
+    def kinds_served(cls) -> tuple[str, ...]:
+        return cls.serves or (cls.kind,)
+
+
+RUNNERS: Registry[type[Runner]] = Registry("runtime")
+
+
+def suffix_kinds() -> dict[str, str]:
+    """File suffix -> the runner that serves it by default (from the runners' own declarations)."""
+    return {suffix: name for name, runner in RUNNERS.items() for suffix in runner.suffixes}
 
 
 def artifact_kind(path: Path | str) -> str:
     path = Path(path)
-    kind = SUFFIX_KINDS.get(path.suffix.lower())
+    kinds = suffix_kinds()
+    kind = kinds.get(path.suffix.lower())
     if kind is None:
         raise InputError(
-            f"cannot tell what kind of artifact {path} is", f"use one of: {', '.join(sorted(SUFFIX_KINDS))}"
+            f"cannot tell what kind of artifact {path} is", f"use one of: {', '.join(sorted(kinds))}"
         )
     return kind
-
-
-def _ensure_backend(kind: str) -> None:
-    module = _BACKEND_MODULES.get(kind)
-    if module and kind not in RUNNERS:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module.startswith(exc.name):
-                raise
 
 
 def open_runner(path: Path | str, runtime: str | None = None, **options: Any) -> Runner:
@@ -104,12 +111,4 @@ def open_runner(path: Path | str, runtime: str | None = None, **options: Any) ->
     if not path.exists():
         raise InputError(f"artifact {path} does not exist", "check the path")
     kind = runtime or artifact_kind(path)
-    _ensure_backend(kind)
-    if kind in _BACKEND_MODULES and kind not in RUNNERS:
-        from edgeattn.errors import UnavailableError
-
-        raise UnavailableError(
-            f"{path.name} is a {kind} artifact, and this installation has no {kind} runner, so it cannot run here",
-            f"run it on a machine with {kind} support, or validate the ONNX it was built from",
-        )
     return RUNNERS.get(kind)(path, **options)

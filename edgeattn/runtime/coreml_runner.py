@@ -25,7 +25,7 @@ from edgeattn.errors import InputError, UnavailableError
 from edgeattn.manifest import read_manifest
 from edgeattn.registry import Registry
 from edgeattn.runtime.base import RUNNERS, Runner
-from edgeattn.runtime.coreml_ref._ct import import_coremltools
+from edgeattn.runtime.coreml_ref.ct_import import import_coremltools
 
 # edgeattn names -> coremltools.ComputeUnit members.
 COMPUTE_UNITS = {
@@ -143,6 +143,13 @@ class CoreMLBackend(_Backend):
 
 class CoreMLRunner(Runner):
     kind = "coreml"
+    suffixes = (".mlpackage",)
+
+    @classmethod
+    def speed_unavailable_reason(cls) -> str | None:
+        if sys.platform != "darwin":
+            return "Core ML runs only on macOS; on Linux the reference executor measures accuracy, not Core ML's speed"
+        return None
 
     def __init__(
         self,

@@ -20,6 +20,20 @@ GRAPH_LEVELS = {
 
 class OnnxRuntimeRunner(Runner):
     kind = "onnxruntime"
+    suffixes = (".onnx",)
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        import importlib.util
+
+        if importlib.util.find_spec("onnxruntime") is None:
+            return "onnxruntime is not installed (pip install onnxruntime)"
+        return None
+
+    @classmethod
+    def preflight(cls, path: Path) -> None:
+        super().preflight(path)
+        check_onnx_readable(path)
 
     def __init__(
         self,
@@ -77,6 +91,20 @@ class OnnxRuntimeRunner(Runner):
 
 
 RUNNERS.register("onnxruntime", OnnxRuntimeRunner)
+
+
+def check_onnx_readable(path: Path) -> None:
+    """A truncated or non-ONNX file fails here, in one line, before any process starts."""
+    import onnx
+
+    try:
+        onnx.load_model(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001  protobuf raises DecodeError, onnx its own errors
+        detail = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise InputError(
+            f"{path} is not a readable ONNX model ({type(exc).__name__}: {detail})",
+            "re-export it (the file is corrupt or truncated)",
+        ) from None
 
 
 def _check_matches_manifest(

@@ -12,6 +12,19 @@ from edgeattn.runtime.base import RUNNERS, Runner
 
 class TorchRunner(Runner):
     kind = "torch"
+    suffixes = (".pt", ".pth")
+
+    @classmethod
+    def preflight(cls, path: Path) -> None:
+        from edgeattn.checkpoint import FORMAT, read_payload
+        from edgeattn.errors import InputError
+
+        payload = read_payload(path)
+        if payload.get("format") != FORMAT:
+            raise InputError(
+                f"{path} is not an edgeattn checkpoint",
+                "create one with `edgeattn train` or `edgeattn import`",
+            )
 
     def __init__(self, path: Path, threads: int | None = None, **_: object) -> None:
         from edgeattn.checkpoint import load_checkpoint

@@ -111,6 +111,22 @@ class _PinnedBuffer:
 
 class TensorRTRunner(Runner):
     kind = "tensorrt"
+    suffixes = (".engine", ".plan")
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorrt") is None:
+            return "TensorRT is not installed here (it needs an NVIDIA GPU machine: pip install 'edgeattn[tensorrt]')"
+        try:
+            import torch
+
+            if not torch.cuda.is_available():
+                return "no CUDA GPU here: a TensorRT engine can only be timed on the GPU it was built for"
+        except ImportError:  # pragma: no cover
+            pass
+        return None
 
     def __init__(self, path: Path, device: int = 0, **_: object) -> None:
         self.manifest = read_manifest(path)

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeattn.errors import InputError, UnavailableError
+from edgeattn.evaluation import predict_all, topk_hits
+from edgeattn.reporting import md_table
 from edgeattn.runtime import open_runner
 from edgeattn.validate.core import (
     ValidationReport,
@@ -21,7 +23,6 @@ from edgeattn.validate.core import (
     load_eval_set,
     measure,
     open_reference,
-    predict_all,
     runner_info,
 )
 from edgeattn.validate.gates import Gates
@@ -120,10 +121,8 @@ def table_rows(report: CompareReport) -> list[list[str]]:
 
 
 def to_markdown(report: CompareReport) -> str:
-    from edgeattn.validate.reports import _md_table
-
     head = f"### edgeattn compare — reference `{report.reference}`, data `{report.data}` [{report.split}], {report.n} images\n\n"
-    return head + _md_table(COLUMNS, table_rows(report)) + "\n"
+    return head + md_table(COLUMNS, table_rows(report)) + "\n"
 
 
 def compare_artifacts(
@@ -158,7 +157,6 @@ def compare_artifacts(
         dataset = load_eval_set(data, split, ref_runner, reference, limit)
         ref_logits = predict_all(ref_runner, dataset.images, f"reference {reference.name}")
         ref_info = runner_info(ref_runner, reference)
-        from edgeattn.validate.metrics import topk_hits
 
         labels = dataset.labels.numpy()
         out = CompareReport(

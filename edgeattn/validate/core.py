@@ -13,17 +13,22 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgeattn.data import load_split
 from edgeattn.errors import InputError
-from edgeattn.evaluation import check_data_fits
+from edgeattn.evaluation import predict_all
+from edgeattn.evaluation.artifact import check_data_fits
 from edgeattn.fileio import check_writable
 from edgeattn.runtime import Runner, open_runner
 from edgeattn.validate.gates import GateResult, Gates, check_gates
 from edgeattn.validate.metrics import DriftMetrics, drift_metrics
+
+if TYPE_CHECKING:
+    from edgeattn.data.imageset import ImageSet
+    from edgeattn.validate.layerwise import LayerwiseReport
 
 
 @dataclass
@@ -37,7 +42,7 @@ class ValidationReport:
     metrics: DriftMetrics
     gates: list[GateResult]
     warnings: list[str] = field(default_factory=list)
-    layerwise: Any = None  # LayerwiseReport when asked for
+    layerwise: LayerwiseReport | None = None  # when asked for
     seconds: float = 0.0
 
     @property
@@ -117,20 +122,6 @@ def check_compatible(
     return warnings
 
 
-def predict_all(runner: Runner, images: Any, label: str, batch_size: int = 64) -> np.ndarray:
-    """Logits of `runner` for uint8 images, with a progress bar (long on big eval sets)."""
-    from edgeattn.progress import make_progress
-
-    chunk = max(batch_size, 256)
-    outs = []
-    with make_progress() as progress:
-        task = progress.add_task(label, total=len(images), status=runner.runtime)
-        for i in range(0, len(images), chunk):
-            outs.append(runner.predict(images[i : i + chunk], batch_size=batch_size))
-            progress.update(task, advance=len(images[i : i + chunk]))
-    return np.concatenate(outs) if outs else np.empty((0, runner.num_classes), np.float32)
-
-
 def open_reference(reference: Path, threads: int | None = None) -> Runner:
     if not Path(reference).exists():
         raise InputError(
@@ -139,7 +130,9 @@ def open_reference(reference: Path, threads: int | None = None) -> Runner:
     return open_runner(reference, threads=threads)
 
 
-def load_eval_set(data: str, split: str, reference: Runner, reference_path: Path, limit: int | None) -> Any:
+def load_eval_set(
+    data: str, split: str, reference: Runner, reference_path: Path, limit: int | None
+) -> ImageSet:
     if limit is not None and limit < 1:
         raise InputError(f"--limit {limit} must be at least 1", "give a positive number of images")
     dataset = load_split(data, split, reference.input_spec.size[0]).subset(limit)
@@ -207,7 +200,7 @@ def measure(
     artifact: Path,
     ref_logits: np.ndarray,
     ref_info: dict[str, Any],
-    dataset: Any,
+    dataset: ImageSet,
     gates: Gates,
     warnings: list[str],
 ) -> ValidationReport:
@@ -239,22 +232,17 @@ def _traced_reference(handle: Any, path: Path) -> Path | None:
     """The reference exported the way `edgeattn export` does (TorchScript exporter, constant folding),
     only to read its weights: BatchNorm folded into convolutions the same way lets the FP32 originals
     of those quantized weights be found. None when the model does not export."""
-    import warnings
+    from edgeattn.onnx.torch_export import torch_to_onnx
 
-    import torch
-
-    x = torch.zeros(1, handle.input_spec.channels, *handle.input_spec.size)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                handle.module.eval(),
-                (x,),
-                str(path),
-                opset_version=17,
-                do_constant_folding=True,
-                dynamo=False,
-            )
+        torch_to_onnx(
+            handle.module,
+            path,
+            input_shape=handle.input_spec.shape(1),
+            opset=17,
+            input_name=None,  # only the weights are read: the exporter's default names do
+            output_name=None,
+        )
     except Exception:  # noqa: BLE001  best effort: without it, folded weights compare at dequantized values
         return None
     return path
@@ -265,11 +253,12 @@ def _layerwise(
     reference: Path,
     art_runner: Runner,
     ref_runner: Runner,
-    dataset: Any,
+    dataset: ImageSet,
     samples: int,
     verify: int,
 ) -> Any:
-    from edgeattn.validate.layerwise import layerwise_drift, reference_weights
+    from edgeattn.onnx.weights import reference_weights
+    from edgeattn.validate.layerwise import layerwise_drift
 
     handle = getattr(ref_runner, "handle", None)
     state = handle.module.state_dict() if handle is not None else None

@@ -9,10 +9,12 @@ wrong normalisation): measured on builtin:digits, see docs/ci.md.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
+
+from edgeattn.config import StageConfig
 from edgeattn.errors import InputError
 from edgeattn.registry import Registry
 from edgeattn.validate.metrics import DriftMetrics
@@ -36,56 +38,51 @@ GATES.register(
 )
 
 
-@dataclass
-class Gates:
-    """Thresholds; None switches a gate off. Field names are the gate names (and recipe keys)."""
+class Gates(StageConfig):
+    """Pass/fail thresholds against the FP32 reference (the gates of `edgeattn validate`; the same
+    names in recipes). null switches a gate off."""
 
-    max_top1_drop: float | None = 1.0
+    max_top1_drop: float | None = Field(
+        1.0, ge=0, le=100, allow_inf_nan=False, description="Top-1 points the artifact may lose."
+    )
     # Agreement of a low-confidence model moves with tiny logit changes (argmax near-ties): 80 % is a
     # floor for gross breakage; a well-trained model deserves 97-99 (measured numbers: docs/ci.md).
-    min_agreement: float | None = 80.0
-    max_kl: float | None = 0.01
-    min_cosine: float | None = None
-    max_mean_abs_logit_error: float | None = None
-
-    def __post_init__(self) -> None:
-        for name, value in self.active().items():
-            if not math.isfinite(value):
-                raise InputError(f"gate {name} = {value} is not a finite number", "give a number")
-        if self.min_agreement is not None and not 0 <= self.min_agreement <= 100:
-            raise InputError(f"min_agreement {self.min_agreement} is outside 0..100", "give a percentage")
-        if self.max_kl is not None and self.max_kl < 0:
-            raise InputError(f"max_kl {self.max_kl} is negative", "give a KL bound >= 0")
+    min_agreement: float | None = Field(
+        80.0, ge=0, le=100, allow_inf_nan=False, description="% of images with the same top-1 class."
+    )
+    max_kl: float | None = Field(
+        0.01,
+        ge=0,
+        allow_inf_nan=False,
+        description="Mean KL(reference || artifact) of the softmax, nats.",
+    )
+    min_cosine: float | None = Field(
+        None, ge=-1, le=1, allow_inf_nan=False, description="Mean per-image cosine similarity of the logits."
+    )
+    max_mean_abs_logit_error: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="Mean absolute logit error."
+    )
 
     def active(self) -> dict[str, float]:
-        return {
-            f.name: float(getattr(self, f.name))
-            for f in dataclasses.fields(self)
-            if getattr(self, f.name) is not None
-        }
+        return {name: float(v) for name, v in self.model_dump().items() if v is not None}
 
     def to_dict(self) -> dict[str, float | None]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Gates:
         """Gates from a recipe's mapping: unknown keys are an error (a typo must not disable a gate)."""
         data = dict(data or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - set(cls.model_fields))
         if unknown:
-            raise InputError(f"unknown gate(s) {', '.join(unknown)}", f"use: {', '.join(sorted(known))}")
-        try:
-            values = {k: None if v is None else float(v) for k, v in data.items()}
-        except (TypeError, ValueError):
             raise InputError(
-                f"gate values must be numbers, got {data}", "write e.g. max_top1_drop: 1.0"
-            ) from None
-        return cls(**values)
+                f"unknown gate(s) {', '.join(unknown)}", f"use: {', '.join(sorted(cls.model_fields))}"
+            )
+        return cls.build(**data)
 
     def with_overrides(self, **values: float | None) -> Gates:
         """These gates with the given (non-None) values replaced, e.g. from command-line flags."""
-        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
+        return Gates.build(self, **{k: v for k, v in values.items() if v is not None})
 
 
 @dataclass

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeattn.evaluation.accuracy import topk_hits
+
 
 @dataclass
 class DropInterval:
@@ -85,13 +87,6 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float64)
     m = x.max(axis=1, keepdims=True)
     return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
-
-
-def topk_hits(logits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Boolean per image: is the label among the k highest logits."""
-    k = min(k, logits.shape[1])
-    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
-    return (top == labels[:, None]).any(axis=1)
 
 
 def mean_kl(reference: np.ndarray, artifact: np.ndarray) -> float:

@@ -5,11 +5,15 @@ tests). The table rows are built once here and shared with the terminal output.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edgeattn.fileio import write_json, write_text
+from edgeattn.reporting import JUnitCase, JUnitSuite, junit_xml, md_table
+
+if TYPE_CHECKING:
+    from edgeattn.validate.core import ValidationReport
+    from edgeattn.validate.layerwise import LayerwiseReport
 
 MAX_LISTED_LAYERS = 10
 
@@ -28,7 +32,7 @@ def _signed(v: float, digits: int = 2) -> str:
     return "+" + text[1:] if float(text) == 0 else text
 
 
-def metric_rows(report: Any) -> list[list[str]]:
+def metric_rows(report: ValidationReport) -> list[list[str]]:
     """[metric, reference, artifact, difference] rows."""
     m = report.metrics
     return [
@@ -42,7 +46,7 @@ def metric_rows(report: Any) -> list[list[str]]:
     ]
 
 
-def interval_line(report: Any) -> str:
+def interval_line(report: ValidationReport) -> str:
     m, ci = report.metrics, report.metrics.drop_interval
     return (
         f"top-1 drop {_signed(m.top1_drop)} pp, {ci.confidence:.0%} CI [{_signed(ci.low)}, {_signed(ci.high)}] pp (paired bootstrap); "
@@ -55,7 +59,7 @@ def _gate_value(v: float, unit: str) -> str:
     return f"{v:.2f}" if unit in ("pp", "%") else f"{v:.4g}"
 
 
-def gate_rows(report: Any) -> list[list[str]]:
+def gate_rows(report: ValidationReport) -> list[list[str]]:
     rows = []
     for g in report.gates:
         unit = f" {g.unit}" if g.unit else ""
@@ -71,14 +75,14 @@ def gate_rows(report: Any) -> list[list[str]]:
     return rows
 
 
-def worse_class_rows(report: Any, n: int = 10) -> list[list[str]]:
+def worse_class_rows(report: ValidationReport, n: int = 10) -> list[list[str]]:
     return [
         [c.name, str(c.n), _f(c.reference_top1), _f(c.artifact_top1), f"{c.delta:+.2f}"]
         for c in report.metrics.worse_classes[:n]
     ]
 
 
-def layer_rows(layerwise: Any, n: int = MAX_LISTED_LAYERS) -> list[list[str]]:
+def layer_rows(layerwise: LayerwiseReport, n: int = MAX_LISTED_LAYERS) -> list[list[str]]:
     rows = []
     for layer in layerwise.layers[:n]:
         gain = "" if layer.kept_fp32_output_gain_db is None else f"{layer.kept_fp32_output_gain_db:+.2f}"
@@ -108,19 +112,12 @@ LAYER_COLUMNS = [
 CONSOLE_LAYER_COLUMNS = ["node", "op", "SQNR dB", "cum. SQNR dB", "gain dB if FP32"]
 
 
-def console_layer_rows(layerwise: Any, n: int = MAX_LISTED_LAYERS) -> list[list[str]]:
+def console_layer_rows(layerwise: LayerwiseReport, n: int = MAX_LISTED_LAYERS) -> list[list[str]]:
     return [[r[0], r[1], r[3], r[5], r[6]] for r in layer_rows(layerwise, n)]
 
 
 # --------------------------------------------------------------------------------------- Markdown
-def _md_table(columns: list[str], rows: list[list[str]]) -> str:
-    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def to_markdown(report: Any) -> str:
+def to_markdown(report: ValidationReport) -> str:
     verdict = "✅ passed" if report.passed else f"❌ failed ({', '.join(g.name for g in report.failed)})"
     a, r = report.artifact_info, report.reference_info
     parts = [
@@ -129,9 +126,9 @@ def to_markdown(report: Any) -> str:
         f"Artifact `{report.artifact}` on **{a.get('runtime', '?')}** ({a.get('precision', '?')}) vs reference "
         f"`{report.reference}` on {r.get('runtime', '?')}; data `{report.data}` [{report.split}], {report.metrics.n} images.",
         "",
-        _md_table(["gate", "measured", "allowed", "result"], gate_rows(report)),
+        md_table(["gate", "measured", "allowed", "result"], gate_rows(report)),
         "",
-        _md_table(["metric", "reference", "artifact", "Δ"], metric_rows(report)),
+        md_table(["metric", "reference", "artifact", "Δ"], metric_rows(report)),
         "",
         interval_line(report) + ".",
     ]
@@ -141,7 +138,7 @@ def to_markdown(report: Any) -> str:
             "",
             "Classes that got worse:",
             "",
-            _md_table(["class", "images", "reference top-1 %", "artifact top-1 %", "Δ pp"], worse),
+            md_table(["class", "images", "reference top-1 %", "artifact top-1 %", "Δ pp"], worse),
         ]
     if report.warnings:
         parts += ["", *[f"> ⚠️ {w}" for w in report.warnings]]
@@ -151,65 +148,48 @@ def to_markdown(report: Any) -> str:
             "",
             f"#### Where the drift comes from ({lw.samples} inputs; output SQNR {_f(lw.output_sqnr_db, 1)} dB; worst first)",
             "",
-            _md_table(LAYER_COLUMNS, layer_rows(lw)),
+            md_table(LAYER_COLUMNS, layer_rows(lw)),
             "",
             "To keep the worst layers in float, re-quantize with `edgeattn quantize ... --ignored MODULE` (the module "
-            "column), or try it on this ONNX with `edgeattn.validate.layerwise.keep_fp32`, and validate again.",
+            "column), or try it on this ONNX with `edgeattn.onnx.float_twin.keep_fp32`, and validate again.",
             *[f"> {note}" for note in lw.notes],
         ]
     return "\n".join(parts) + "\n"
 
 
 # ------------------------------------------------------------------------------------------ JUnit
-def to_junit(report: Any, suite: str = "edgeattn.validate") -> str:
+def to_junit(report: ValidationReport, suite: str = "edgeattn.validate") -> str:
     """JUnit XML: one <testcase> per gate; a failed gate is a <failure> with measured vs allowed."""
-    name = Path(report.artifact).name.replace(".", "_")  # dots would read as package levels
-    failures = len(report.failed)
-    root = ET.Element(
-        "testsuites",
-        name=suite,
-        tests=str(len(report.gates)),
-        failures=str(failures),
-        errors="0",
-        time=f"{report.seconds:.3f}",
-    )
-    ts = ET.SubElement(
-        root,
-        "testsuite",
-        name=f"{suite}.{name}",
-        tests=str(len(report.gates)),
-        failures=str(failures),
-        errors="0",
-        skipped="0",
-        time=f"{report.seconds:.3f}",
-    )
-    props = ET.SubElement(ts, "properties")
-    m = report.metrics
-    for key, value in (
-        ("artifact", report.artifact),
-        ("reference", report.reference),
-        ("data", f"{report.data} [{report.split}]"),
-        ("runtime", report.artifact_info.get("runtime", "")),
-        ("images", m.n),
-        ("reference_top1", f"{m.reference_top1:.2f}"),
-        ("artifact_top1", f"{m.artifact_top1:.2f}"),
-        ("agreement", f"{m.agreement:.2f}"),
-        ("kl", f"{m.kl:.6f}"),
-    ):
-        ET.SubElement(props, "property", name=key, value=str(value))
-    for g in report.gates:
-        case = ET.SubElement(ts, "testcase", classname=f"{suite}.{name}", name=g.name, time="0")
-        if not g.passed:
-            failure = ET.SubElement(case, "failure", message=g.message, type="GateFailure")
-            failure.text = f"{g.message}\n{interval_line(report)}\nartifact: {report.artifact}\nreference: {report.reference}"
-    out = ET.SubElement(ts, "system-out")
-    out.text = interval_line(report) + ("\n" + "\n".join(report.warnings) if report.warnings else "")
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    name = f"{suite}.{Path(report.artifact).name.replace('.', '_')}"  # dots would read as package levels
+    m, interval = report.metrics, interval_line(report)
+    details = f"{interval}\nartifact: {report.artifact}\nreference: {report.reference}"
+    cases = [
+        JUnitCase(g.name, name)
+        if g.passed
+        else JUnitCase(g.name, name, g.message, f"{g.message}\n{details}", failure_type="GateFailure")
+        for g in report.gates
+    ]
+    properties = {
+        "artifact": report.artifact,
+        "reference": report.reference,
+        "data": f"{report.data} [{report.split}]",
+        "runtime": report.artifact_info.get("runtime", ""),
+        "images": m.n,
+        "reference_top1": f"{m.reference_top1:.2f}",
+        "artifact_top1": f"{m.artifact_top1:.2f}",
+        "agreement": f"{m.agreement:.2f}",
+        "kl": f"{m.kl:.6f}",
+    }
+    system_out = interval + ("\n" + "\n".join(report.warnings) if report.warnings else "")
+    return junit_xml([JUnitSuite(name, cases, properties, system_out, report.seconds)], suite)
 
 
 def write_reports(
-    report: Any, *, json_out: Path | None = None, markdown: Path | None = None, junit: Path | None = None
+    report: ValidationReport,
+    *,
+    json_out: Path | None = None,
+    markdown: Path | None = None,
+    junit: Path | None = None,
 ) -> None:
     """Write whichever reports were asked for, each atomically."""
     if json_out is not None:

@@ -5,3 +5,9 @@ lazily inside the step, so loading the pipeline (e.g. for `edgeattn recipe check
 """
 
 from edgeattn.pipeline.stages import bench, export, prune, quantize, train, validate  # noqa: F401  (each registers itself with its order)
+from edgeattn.pipeline.steps import STAGES, Stage
+
+
+def ordered_stages() -> list[Stage]:
+    """All registered stages in the order they run."""
+    return sorted((STAGES.get(n) for n in STAGES.names()), key=lambda s: s.order)

@@ -24,7 +24,11 @@ def plan_bench(state: RunState) -> list[Step]:
     extras = {str(a.path): {"top1": a.validation["metrics"]["artifact_top1"]} for a in arts if a.validation}
     json_out = folder / "bench.json"
     plots = {rt: folder / (f"bench-{rt}.png" if len(b.runtimes) > 1 else "bench.png") for rt in b.runtimes}
-    config = {**b.model_dump(exclude={"enabled"}), "baseline": baseline.id, "artifacts": [a.id for a in arts]}
+    config = {
+        **b.model_dump(mode="json", exclude={"enabled", "runtime"}),
+        "baseline": baseline.id,
+        "artifacts": [a.id for a in arts],
+    }
 
     def run() -> dict[str, Any]:
         from edgeattn.bench import bench_artifacts, write_bench_plot
@@ -33,8 +37,7 @@ def plan_bench(state: RunState) -> list[Step]:
         reports = {}
         for rt in b.runtimes:
             report = bench_artifacts(
-                [a.path for a in arts], runtime=rt, batches=list(b.batches), threads=b.threads, warmup=b.warmup,
-                iters=b.iters, seconds=b.seconds, isolate=b.isolate, baseline=baseline.path, labels=labels, extras=extras,
+                [a.path for a in arts], b.config(rt), baseline=baseline.path, labels=labels, extras=extras,
                 title=f"{state.loaded.name}: latency ({rt})",
             )  # fmt: skip
             write_bench_plot(report, plots[rt])

@@ -19,9 +19,9 @@ def checkpoint_summary(path: Path, state: RunState) -> dict[str, Any]:
     checkpoint table compares (same data and split for every checkpoint)."""
     from edgeattn.checkpoint import load_checkpoint
     from edgeattn.data import load_split
-    from edgeattn.evaluation import check_data_fits
+    from edgeattn.evaluation import evaluate
+    from edgeattn.evaluation.artifact import check_data_fits
     from edgeattn.models.profile import count_macs, count_params
-    from edgeattn.train import evaluate
 
     cfg = eval_config(state)
     spec = state.loaded.data_spec(cfg["data"])

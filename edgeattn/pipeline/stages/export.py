@@ -10,21 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgeattn.export.config import ExportConfig, ExportShape
 from edgeattn.pipeline.schema import QUANTIZED_PRECISIONS
 from edgeattn.pipeline.state import ArtifactInfo, CheckpointInfo, RunState
 from edgeattn.pipeline.steps import Step, stage
 
-# Used only when the exporter registry cannot say (its suffixes are the source of truth).
-DEFAULT_SUFFIX = {"onnx": ".onnx", "tensorrt": ".engine", "coreml": ".mlpackage"}
-
 
 def artifact_suffix(target: str) -> str:
-    try:
-        from edgeattn.export import exporter_for
+    from edgeattn.export import exporter_for
 
-        return exporter_for(target).suffixes[0]
-    except ModuleNotFoundError:
-        return DEFAULT_SUFFIX[target]
+    return exporter_for(target).suffixes[0]
 
 
 def export_jobs(state: RunState) -> list[tuple[str, str, str, CheckpointInfo, dict[str, Any]]]:
@@ -59,24 +54,14 @@ def plan_export(state: RunState) -> list[Step]:
     for art_id, target, precision, src, options in export_jobs(state):
         out = state.stage_dir("export") / f"{art_id}{artifact_suffix(target)}"
         data = state.loaded.data_spec(state.recipe.data.calib_spec)
-        config = {
-            "target": target,
-            "precision": precision,
-            "batch": e.batch,
-            "dynamic_batch": e.dynamic_batch,
-            "opset": e.opset,
-            "options": options,
-        }
+        shape = e.model_dump(include=set(ExportShape.model_fields))
+        export_config = ExportConfig.build(**shape, precision=precision, options=options)
+        config = {"target": target, **export_config.model_dump(mode="json")}
 
-        def run(
-            out=out, target=target, precision=precision, src=src, options=options, data=data
-        ) -> dict[str, Any]:
+        def run(out=out, target=target, src=src, export_config=export_config, data=data) -> dict[str, Any]:
             from edgeattn.export import export_artifact
 
-            manifest = export_artifact(
-                src.path, target, out, precision=precision, batch=e.batch, dynamic_batch=e.dynamic_batch,
-                opset=e.opset, data=data, overwrite=True, **options,
-            )  # fmt: skip
+            manifest = export_artifact(src.path, target, out, export_config, data=data, overwrite=True)
             return {"manifest": manifest.to_dict()}
 
         def collect(

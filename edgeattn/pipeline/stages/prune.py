@@ -7,6 +7,7 @@ from typing import Any
 from edgeattn.pipeline.stages.common import eval_step
 from edgeattn.pipeline.state import RunState
 from edgeattn.pipeline.steps import Step, stage
+from edgeattn.prune.result import PruneReport
 
 
 @stage("prune", 20, "remove the least important attention heads, optionally fine-tune")
@@ -20,20 +21,18 @@ def plan_prune(state: RunState) -> list[Step]:
     folder = state.stage_dir("prune")
     out, report_dir = folder / "pruned.pt", folder / "report"
     data = state.loaded.data_spec(r.data.train)
-    options: dict[str, Any] = p.model_dump(exclude={"enabled"})
+    config = p.config()
+    options: dict[str, Any] = config.model_dump(mode="json")
 
     def run() -> dict[str, Any]:
         from edgeattn.prune import prune_checkpoint
 
-        report = prune_checkpoint(base.path, data, out, report_dir=report_dir, seed=r.seed, **options)
-        return report
+        return prune_checkpoint(base.path, data, out, config, report_dir=report_dir, seed=r.seed).to_dict()
 
     def collect(report: dict[str, Any]) -> None:
-        state.prune_report = report
+        state.prune_report = PruneReport.model_validate(report)
 
-    amount = next(
-        f"{k} {v}" for k, v in options.items() if k in ("ratio", "heads", "target_macs") and v is not None
-    )
+    amount = ", ".join(f"{k} {v}" for k, v in config.amounts().items())
     prune = Step(
         id="prune/pruned",
         stage="prune",

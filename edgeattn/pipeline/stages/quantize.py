@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeattn.pipeline.schema import QUANTIZED_PRECISIONS, TARGET_PLACEMENT, Recipe
+from edgeattn.pipeline.schema import QUANTIZED_PRECISIONS, QuantMethod, Recipe
 from edgeattn.pipeline.stages.common import eval_step
-from edgeattn.pipeline.state import RunState
+from edgeattn.pipeline.state import CheckpointInfo, RunState
 from edgeattn.pipeline.steps import Step, stage
+from edgeattn.quantize.config import QuantizeConfig
+from edgeattn.quantize.result import QuantizeReport
 
-# Options that only QAT uses (kept out of PTQ's config, so they do not change its key).
-QAT_ONLY = {"epochs", "lr", "batch_size"}
-DEFAULT_PLACEMENT = "onnxruntime"
+DEFAULT_PLACEMENT = QuantizeConfig.model_fields["runtime"].default
 
 
 def placement_for(target: str, options: dict[str, Any]) -> str:
-    """The Q/DQ placement an int8 artifact for `target` is quantized for (onnx may name another)."""
-    return (
-        str(options.get("runtime") or TARGET_PLACEMENT[target])
-        if target == "onnx"
-        else TARGET_PLACEMENT[target]
-    )
+    """The Q/DQ placement an int8 artifact for `target` is quantized for (the exporter decides)."""
+    from edgeattn.export import exporter_for
+
+    return exporter_for(target).int8_placement(options)
 
 
 def placements(recipe: Recipe) -> list[str]:
@@ -51,30 +49,33 @@ def plan_quantize(state: RunState) -> list[Step]:
     return steps
 
 
-def _method_steps(state: RunState, source, method: str, opts, placement: str) -> list[Step]:
+def _method_steps(
+    state: RunState, source: CheckpointInfo, method: str, opts: QuantMethod, placement: str
+) -> list[Step]:
     r = state.recipe
     qat = method == "qat"
     name = checkpoint_name(method, placement)
     out = state.stage_dir("quantize") / f"{name}.pt"
     # PTQ calibrates on the calib split of data.calib; QAT also trains, on data.train.
     data = state.loaded.data_spec(r.data.train if qat else r.data.calib_spec)
-    options: dict[str, Any] = opts.model_dump(exclude=set() if qat else QAT_ONLY)
-    options["ignored"] = list(options["ignored"])
+    config = opts.config(qat=qat, runtime=placement)
+    # Options PTQ does not read stay out of its key, so changing QAT's epochs does not redo PTQ.
+    key = config.model_dump(mode="json", exclude=set() if qat else set(QuantizeConfig.QAT_ONLY))
 
     def run() -> dict[str, Any]:
         from edgeattn.quantize import quantize_checkpoint
 
-        return quantize_checkpoint(source.path, data, out, qat=qat, seed=r.seed, runtime=placement, **options)
+        return quantize_checkpoint(source.path, data, out, config, seed=r.seed).to_dict()
 
     def collect(summary: dict[str, Any]) -> None:
-        state.stage_results[f"quantize/{name}"] = summary
+        state.stage_results[f"quantize/{name}"] = QuantizeReport.model_validate(summary)
 
     title = f"{method.upper()} of the {source.name} checkpoint for {placement} ({opts.preset} preset, {opts.calib_size} calibration images"
     quantize = Step(
         id=f"quantize/{name}",
         stage="quantize",
         title=title + (f", {opts.epochs} epochs)" if qat else ")"),
-        config={**options, "qat": qat, "seed": r.seed, "runtime": placement},
+        config={**key, "seed": r.seed},
         inputs={"checkpoint": source.path},
         data={"data": data},
         outputs=[out],

@@ -7,6 +7,8 @@ from typing import Any
 from edgeattn.pipeline.stages.common import eval_step
 from edgeattn.pipeline.state import RunState
 from edgeattn.pipeline.steps import Step, stage
+from edgeattn.train.config import TrainConfig
+from edgeattn.train.job import TrainResult
 
 
 @stage("train", 10, "train the baseline (or take model.checkpoint as it is)")
@@ -20,21 +22,20 @@ def plan_train(state: RunState) -> list[Step]:
     t = r.train
     assert t is not None  # the recipe check guarantees a train section without a checkpoint
     teacher = loaded.path(t.teacher)
+    train_config = TrainConfig.build(t, teacher=teacher)
     config: dict[str, Any] = {
         "model": r.model.name,
         "input_size": r.model.input_size,
         "num_classes": r.model.num_classes,
         "options": r.model.options,
-        "epochs": t.epochs,
-        "batch_size": t.batch_size,
-        "lr": t.lr,
+        **t.model_dump(mode="json", exclude={"teacher"}),
         "seed": r.seed,
     }
 
     def run() -> dict[str, Any]:
         from edgeattn.data import load_split
         from edgeattn.errors import InputError
-        from edgeattn.training_job import train_checkpoint
+        from edgeattn.train import train_checkpoint
 
         data = loaded.data_spec(r.data.train)
         if r.model.num_classes is not None:
@@ -44,16 +45,12 @@ def plan_train(state: RunState) -> list[Step]:
                     f"model.num_classes is {r.model.num_classes} but {r.data.train} has {classes} classes",
                     "drop model.num_classes or fix it",
                 )
-        summary = train_checkpoint(
-            model=str(r.model.name), data=data, out=out, input_size=r.model.input_size, options=dict(r.model.options),
-            epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, teacher=teacher, seed=r.seed,
+        result = train_checkpoint(
+            str(r.model.name), data, out, train_config, input_size=r.model.input_size,
+            options=dict(r.model.options), seed=r.seed,
         )  # fmt: skip
-        return {
-            "val": summary["val"],
-            "epochs": summary["epochs"],
-            "seconds": round(summary["seconds"], 1),
-            "input_size": summary["input_size"],
-        }
+        result.seconds = round(result.seconds, 1)
+        return result.to_dict()
 
     train = Step(
         id="train/baseline",
@@ -64,6 +61,6 @@ def plan_train(state: RunState) -> list[Step]:
         data={"train": loaded.data_spec(r.data.train)},
         outputs=[out],
         run=run,
-        collect=lambda result: state.stage_results.__setitem__("train", result),
+        collect=lambda result: state.stage_results.__setitem__("train", TrainResult.model_validate(result)),
     )
     return [train, eval_step(state, "train", "baseline", out, source=None)]

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from edgeattn.errors import InputError
-from edgeattn.runtime.coreml_ref._ct import import_coremltools
+from edgeattn.runtime.coreml_ref.ct_import import import_coremltools
 from edgeattn.runtime.coreml_ref.errors import ProgramError, UnsupportedOpError
-from edgeattn.runtime.coreml_ref.ops import OPS, _load_all
+from edgeattn.runtime.coreml_ref.ops import OPS
 from edgeattn.runtime.coreml_ref.values import (
     FLOAT_DTYPES,
     TensorType,
@@ -248,7 +248,6 @@ def load_program(path: Path | str, function: str | None = None) -> MLProgram:
         )
     block = fn.block_specializations[opset]
 
-    _load_all()
     op_types = Counter(o.type for o in block.operations)
     _refuse_unsupported(block)
 

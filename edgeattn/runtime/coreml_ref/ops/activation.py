@@ -7,8 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from edgeattn.runtime.coreml_ref.ops import op
-from edgeattn.runtime.coreml_ref.ops._args import axis_of, integer, num
+from edgeattn.runtime.coreml_ref.ops.args import axis_of, integer, num
+from edgeattn.runtime.coreml_ref.ops.registry import op
 
 
 @op("relu")

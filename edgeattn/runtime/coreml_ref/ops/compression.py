@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from edgeattn.runtime.coreml_ref.ops import op
-from edgeattn.runtime.coreml_ref.ops._args import axis_of, integer, ints
+from edgeattn.runtime.coreml_ref.ops.args import axis_of, integer, ints
+from edgeattn.runtime.coreml_ref.ops.registry import op
 from edgeattn.runtime.coreml_ref.values import INT_RANGES, STORAGE
 
 

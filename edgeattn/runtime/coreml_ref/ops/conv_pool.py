@@ -12,8 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from edgeattn.runtime.coreml_ref.ops import op
-from edgeattn.runtime.coreml_ref.ops._args import flag, integer, ints
+from edgeattn.runtime.coreml_ref.ops.args import flag, integer, ints
+from edgeattn.runtime.coreml_ref.ops.registry import op
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}

@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from edgeattn.runtime.coreml_ref.ops import op
-from edgeattn.runtime.coreml_ref.ops._args import flag
+from edgeattn.runtime.coreml_ref.ops.args import flag
+from edgeattn.runtime.coreml_ref.ops.registry import op
 
 
 @op("linear")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from edgeattn.runtime.coreml_ref.ops import op
-from edgeattn.runtime.coreml_ref.ops._args import axes_of, integer, num
+from edgeattn.runtime.coreml_ref.ops.args import axes_of, integer, num
+from edgeattn.runtime.coreml_ref.ops.registry import op
 
 
 def _channel(param: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:

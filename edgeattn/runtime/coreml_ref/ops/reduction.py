@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from edgeattn.runtime.coreml_ref.ops import op
-from edgeattn.runtime.coreml_ref.ops._args import axes_of, axis_of, flag, integer
+from edgeattn.runtime.coreml_ref.ops.args import axes_of, axis_of, flag, integer
+from edgeattn.runtime.coreml_ref.ops.registry import op
 
 
 def _reduce(fn):

@@ -10,8 +10,8 @@ import math
 
 import torch
 
-from edgeattn.runtime.coreml_ref.ops import op
-from edgeattn.runtime.coreml_ref.ops._args import flag, integer, num
+from edgeattn.runtime.coreml_ref.ops.args import flag, integer, num
+from edgeattn.runtime.coreml_ref.ops.registry import op
 
 
 def _lerp(x: torch.Tensor, axis: int, coords: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
-"""Artifacts the validation tests run on (no tests here): FP32 ONNX from `export_artifact`, INT8 QDQ
-ONNX from onnxruntime's static quantizer (until the quantize stage's INT8 export is used), and
-deliberately broken variants. Built once per code version and cached beside the trained checkpoints.
+"""Artifacts the validation tests run on: FP32 ONNX from `export_artifact`, INT8 QDQ ONNX from
+onnxruntime's static quantizer (until the quantize stage's INT8 export is used), and deliberately
+broken variants. Built once per code version and cached beside the trained checkpoints.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from conftest import CACHE, trained_checkpoint
 
-# One tiny model per family (the trained tiny checkpoints from conftest).
+from helpers.models import CACHE, trained_checkpoint
+
+# One tiny model per family (the trained tiny checkpoints from helpers.models).
 FAMILIES = ["attn_vgg11_linear", "mobilevit_xxs", "efficientformer_l1"]
 
 
@@ -21,16 +22,12 @@ FAMILIES = ["attn_vgg11_linear", "mobilevit_xxs", "efficientformer_l1"]
 ARTIFACT_VERSION = 1
 
 
-def _code_hash() -> str:
-    return f"v{ARTIFACT_VERSION}"
-
-
 def _cached(name: str, build) -> Path:
     """`build(path)` writes an artifact (and its manifest) once; later calls reuse it."""
     from filelock import FileLock
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / "validate" / _code_hash() / name
+    path = CACHE / "validate" / f"v{ARTIFACT_VERSION}" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if not path.exists() or not Path(str(path) + ".json").exists():

@@ -1,4 +1,4 @@
-"""Training, distillation and evaluation of classifiers on an ImageSet.
+"""The training loop of classifiers on an ImageSet (training, distillation; evaluation lives in edgeattn.evaluation).
 
 One loop serves baseline training, recovery fine-tuning after pruning and QAT: AdamW, cosine schedule
 with a short warm-up, label smoothing, light augmentation (random translation and brightness/contrast
@@ -9,30 +9,17 @@ a teacher (Hinton et al. 2015: KL at temperature T, scaled by T^2).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from edgeattn.data.imageset import ImageSet
 from edgeattn.models.config import InputSpec
 from edgeattn.progress import make_progress
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 8
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    label_smoothing: float = 0.1
-    warmup_epochs: float = 0.5
-    distill_alpha: float = 0.7  # weight of the distillation term when a teacher is given
-    distill_temperature: float = 2.0
-    seed: int = 0
-    augment: bool = True
+from edgeattn.train.config import TrainConfig
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -74,19 +61,22 @@ def fit(
     data: ImageSet,
     spec: InputSpec,
     cfg: TrainConfig,
+    *,
+    seed: int = 0,
     teacher: nn.Module | None = None,
     description: str = "train",
-    on_epoch_end=None,
-    wrap_model=None,
+    on_epoch_end: Callable[[int], dict | None] | None = None,
+    wrap_model: Callable[[nn.Module], nn.Module] | None = None,
     sampler_world: tuple[int, int] | None = None,
 ) -> list[dict]:
-    """Train `model` in place; returns one log entry per epoch.
+    """Train `model` in place; returns one log entry per epoch. (`cfg.teacher` is a checkpoint path for
+    `train_checkpoint`; here the teacher is the loaded module.)
 
     `wrap_model` (e.g. DDP) wraps the module used for the forward pass; `sampler_world` = (rank, world)
     shards the data for distributed training.
     """
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
     if sampler_world is not None:
         data = data.shard(*sampler_world)
     ds = data.tensor_dataset(spec)
@@ -140,43 +130,3 @@ def fit(
             log.append(entry)
     model.eval()
     return log
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module | callable, inputs: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
-    """Logits of `model` for preprocessed `inputs`, in batches (model in eval mode)."""
-    if isinstance(model, nn.Module):
-        model.eval()
-    outs = [model(inputs[i : i + batch_size]).float() for i in range(0, len(inputs), batch_size)]
-    return torch.cat(outs) if outs else torch.empty(0)
-
-
-def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
-    k = min(k, logits.shape[-1])
-    hits = (logits.topk(k, dim=-1).indices == labels[:, None]).any(-1)
-    return 100.0 * float(hits.float().mean()) if len(labels) else float("nan")
-
-
-def accuracy_report(logits: torch.Tensor, labels: torch.Tensor) -> dict:
-    return {
-        "top1": topk_accuracy(logits, labels, 1),
-        "top5": topk_accuracy(logits, labels, 5),
-        "n": int(len(labels)),
-    }
-
-
-def evaluate(model: nn.Module, data: ImageSet, spec: InputSpec) -> dict:
-    """top-1 / top-5 of `model` on `data` (preprocessed with `spec`)."""
-    logits = predict_logits(model, data.to_model_input(spec))
-    return accuracy_report(logits, data.labels)
-
-
-__all__ = [
-    "TrainConfig",
-    "TensorDataset",
-    "accuracy_report",
-    "evaluate",
-    "fit",
-    "predict_logits",
-    "topk_accuracy",
-]

@@ -12,89 +12,21 @@ what the torch model computes.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from edgeattn.onnx.graph import DQ_OP, Q_OP, GraphView, attr, remove_dead, set_attr
 from edgeattn.registry import Registry
-
-STANDARD_DOMAINS = {"", "ai.onnx"}
-
-
-class GraphView:
-    """Indexes of one ONNX graph (initializers, producers, consumers), rebuilt after each change."""
-
-    def __init__(self, model: onnx.ModelProto) -> None:
-        self.model = model
-        self.graph = model.graph
-        self.refresh()
-
-    def refresh(self) -> None:
-        self.inits = {i.name: i for i in self.graph.initializer}
-        self.producer = {o: n for n in self.graph.node for o in n.output}
-        self.consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
-        for n in self.graph.node:
-            for t in n.input:
-                self.consumers[t].append(n)
-        self.outputs = {o.name for o in self.graph.output}
-
-    def array(self, name: str) -> np.ndarray | None:
-        init = self.inits.get(name)
-        return None if init is None else numpy_helper.to_array(init)
-
-    def set_array(self, name: str, value: np.ndarray) -> None:
-        if name in self.inits:
-            self.graph.initializer.remove(self.inits[name])
-        # np.array, not np.ascontiguousarray: the latter turns a 0-d scalar (e.g. a Gather index) into
-        # shape [1], which breaks the rank of shape arithmetic in dynamic-batch graphs.
-        self.graph.initializer.append(numpy_helper.from_array(np.array(value, order="C"), name))
-        self.inits = {i.name: i for i in self.graph.initializer}
-
-    def unique(self, base: str) -> str:
-        names = set(self.inits) | set(self.producer) | {i.name for i in self.graph.input}
-        name, k = base, 0
-        while name in names:
-            k += 1
-            name = f"{base}_{k}"
-        return name
-
-    def sole_consumer(self, tensor: str) -> onnx.NodeProto | None:
-        users = self.consumers.get(tensor, [])
-        return users[0] if len(users) == 1 and tensor not in self.outputs else None
-
-    def rename_tensor(self, old: str, new: str) -> None:
-        """Make every consumer (and graph output) read `new` instead of `old`."""
-        for n in self.graph.node:
-            for i, t in enumerate(n.input):
-                if t == old:
-                    n.input[i] = new
-        for o in self.graph.output:
-            if o.name == old:
-                o.name = new
-
-
-def attr(node: onnx.NodeProto, name: str, default=None):
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default
-
-
-def set_attr(node: onnx.NodeProto, name: str, value) -> None:
-    for a in list(node.attribute):
-        if a.name == name:
-            node.attribute.remove(a)
-    node.attribute.append(helper.make_attribute(name, value))
 
 
 def _dq_params(
     view: GraphView, node: onnx.NodeProto
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
     """(int values, scale, zero point, axis) of a DequantizeLinear of initializers, else None."""
-    if node is None or node.op_type != "DequantizeLinear":
+    if node is None or node.op_type != DQ_OP:
         return None
     arrays = [view.array(t) for t in node.input[:3]] + ([None] if len(node.input) < 3 else [])
     if arrays[0] is None or arrays[1] is None:
@@ -130,7 +62,7 @@ def fold_weight_quantize(view: GraphView) -> int:
     """QuantizeLinear(float initializer) -> int8/uint8 initializer (ONNX rounding: half to even)."""
     changed = 0
     for node in list(view.graph.node):
-        if node.op_type != "QuantizeLinear":
+        if node.op_type != Q_OP:
             continue
         x, scale = view.array(node.input[0]), view.array(node.input[1])
         zp = view.array(node.input[2]) if len(node.input) > 2 else None
@@ -232,7 +164,7 @@ def quantize_biases(view: GraphView) -> int:
             continue
         x_node = view.producer.get(node.input[0])
         w_params = _dq_params(view, view.producer.get(node.input[1]))
-        if x_node is None or x_node.op_type != "DequantizeLinear" or w_params is None:
+        if x_node is None or x_node.op_type != DQ_OP or w_params is None:
             continue
         sx = view.array(x_node.input[1])
         if sx is None or sx.size != 1:
@@ -249,65 +181,12 @@ def quantize_biases(view: GraphView) -> int:
         view.set_array(names["zp"], np.zeros(bias.shape, np.int32))
         out = view.unique(f"{node.input[2]}_dq")
         view.graph.node.append(
-            helper.make_node(
-                "DequantizeLinear", [names["q"], names["scale"], names["zp"]], [out], name=out, axis=0
-            )
+            helper.make_node(DQ_OP, [names["q"], names["scale"], names["zp"]], [out], name=out, axis=0)
         )
         node.input[2] = out
         view.refresh()
         changed += 1
     return changed
-
-
-def remove_dead(view: GraphView) -> int:
-    """Drop nodes nobody reads and initializers nobody uses; put nodes in topological order."""
-    removed = 0
-    while True:
-        view.refresh()
-        dead = [
-            n
-            for n in view.graph.node
-            if all(o not in view.consumers and o not in view.outputs for o in n.output if o)
-        ]
-        if not dead:
-            break
-        for n in dead:
-            view.graph.node.remove(n)
-        removed += len(dead)
-    used = {t for n in view.graph.node for t in n.input}
-    for init in list(view.graph.initializer):
-        if init.name not in used and init.name not in view.outputs:
-            view.graph.initializer.remove(init)
-    toposort(view)
-    view.refresh()
-    return removed
-
-
-def toposort(view: GraphView) -> None:
-    sort_nodes(view.graph, strict=True)
-
-
-def sort_nodes(graph: onnx.GraphProto, strict: bool = True) -> None:
-    """Reorder nodes so every tensor is produced before it is used (stable). A cycle or an undefined
-    input raises when `strict`, else the nodes that cannot be placed stay at the end as they were."""
-    avail = {i.name for i in graph.initializer} | {i.name for i in graph.input} | {""}
-    pending, ordered = list(graph.node), []
-    while pending:
-        rest = []
-        for n in pending:
-            if all(t in avail for t in n.input):
-                ordered.append(n)
-                avail.update(n.output)
-            else:
-                rest.append(n)
-        if len(rest) == len(pending):
-            if strict:
-                raise RuntimeError(f"graph has a cycle or dangling inputs near {rest[0].name}")
-            ordered.extend(rest)
-            break
-        pending = rest
-    del graph.node[:]
-    graph.node.extend(ordered)
 
 
 GraphPass = Callable[[GraphView], int]
@@ -326,7 +205,3 @@ RUNTIME_PASSES.register("tensorrt", [*COMMON_PASSES, remove_dead])
 def apply_passes(model: onnx.ModelProto, runtime: str) -> dict[str, int]:
     view = GraphView(model)
     return {p.__name__: p(view) for p in RUNTIME_PASSES.get(runtime)}
-
-
-def nonstandard_ops(model: onnx.ModelProto) -> list[str]:
-    return sorted({f"{n.domain}::{n.op_type}" for n in model.graph.node if n.domain not in STANDARD_DOMAINS})

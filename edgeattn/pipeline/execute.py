@@ -13,12 +13,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from edgeattn.errors import EdgeAttnError, InputError, UnavailableError
-from edgeattn.fileio import _json_default, check_writable
+from edgeattn.fileio import check_writable, json_default
 from edgeattn.pipeline.cache import (
     CacheRecord,
     HashCache,
@@ -27,9 +25,11 @@ from edgeattn.pipeline.cache import (
     step_key,
     still_valid,
 )
+from edgeattn.pipeline.outputs import write_outputs
 from edgeattn.pipeline.recipe import load_recipe
-from edgeattn.pipeline.state import RunState, StepOutcome
-from edgeattn.pipeline.steps import Step, ordered_stages
+from edgeattn.pipeline.stages import ordered_stages
+from edgeattn.pipeline.state import RunResult, RunState, StepOutcome
+from edgeattn.pipeline.steps import Step
 
 Log = Callable[[str], None]
 
@@ -50,29 +50,6 @@ class StepFailed(EdgeAttnError):
             f"step {step_id} failed: {what}",
             f"earlier outputs are kept in {root}; fix the cause and rerun (finished steps are not redone)",
         )
-
-
-@dataclass
-class RunResult:
-    """What `edgeattn run` reports: where everything is, what ran, what was skipped, what failed."""
-
-    name: str
-    root: Path
-    manifest: Path
-    report: Path
-    junit: Path
-    steps: list[StepOutcome]
-    skipped: list[dict[str, str]]
-    gate_failures: list[dict[str, Any]]
-    artifacts: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        return not self.gate_failures
-
-    def count(self, status: str) -> int:
-        return sum(1 for s in self.steps if s.status == status)
 
 
 def run_recipe(
@@ -117,8 +94,6 @@ def run_recipe(
             state.steps.append(
                 StepOutcome(exc.step_id, exc.step_id.split("/")[0], "", "failed", reason=exc.one_line())
             )
-        from edgeattn.pipeline.outputs import write_outputs
-
         if failure is None:
             return write_outputs(state, seconds=time.perf_counter() - start)
         try:  # record what did finish; a problem here must not hide the step's own error
@@ -190,7 +165,7 @@ def _execute(step: Step, state: RunState, hasher: HashCache, force: bool, log: L
         raise StepFailed(
             step.id, RuntimeError(f"the step finished but did not write {', '.join(missing)}"), state.root
         )
-    result = json.loads(json.dumps(result or {}, default=_json_default))  # the same form a cache hit returns
+    result = json.loads(json.dumps(result or {}, default=json_default))  # the same form a cache hit returns
     outputs = {state.rel(o): hasher(o) for o in step.outputs}
     CacheRecord(key=key, status="done", outputs=outputs, result=result, seconds=round(seconds, 2)).write(
         record_path

@@ -1,4 +1,4 @@
-"""Evaluating any artifact on a data set, on its own runtime.
+"""`evaluate_artifact`: top-1/top-5 of any artifact on a data set, on its own runtime.
 
 Every artifact kind goes through `edgeattn.runtime.open_runner`: a checkpoint (FP32, pruned or
 quantized) runs in torch, an `.onnx` on onnxruntime, an engine on TensorRT, an `.mlpackage` on Core ML;
@@ -11,7 +11,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from edgeattn.errors import InputError
+from edgeattn.evaluation.accuracy import topk_hits
+from edgeattn.evaluation.predict import predict_all
+from edgeattn.result import StageResult
+
+
+class EvalResult(StageResult):
+    """Accuracy of one artifact on one split, and what ran it."""
+
+    artifact: str
+    runtime: str
+    kind: str
+    precision: str
+    data: str
+    split: str
+    top1: float
+    top5: float
+    n: int
+    # Per-image top-1 correctness (numpy bool array) for paired comparisons; not written to JSON.
+    hits: Any = Field(default=None, exclude=True)
 
 
 def check_data_fits(num_classes: int, data_classes: int, artifact: Path, data: str) -> None:
@@ -31,16 +52,14 @@ def evaluate_artifact(
     runtime: str | None = None,
     threads: int | None = None,
     with_hits: bool = False,
-) -> dict[str, Any]:
+) -> EvalResult:
     """top-1/top-5 of `artifact` on a split of `data`; `runtime` overrides the artifact's default runner.
 
-    `with_hits` adds "hits", the per-image top-1 correctness (bool array), for paired comparisons of
-    two artifacts on the same images.
+    `with_hits` keeps `hits`, the per-image top-1 correctness, for paired comparisons of two
+    artifacts on the same images.
     """
     from edgeattn.data import load_split
     from edgeattn.runtime import open_runner
-    from edgeattn.validate.core import predict_all
-    from edgeattn.validate.metrics import topk_hits
 
     artifact = Path(artifact)
     if limit is not None and limit < 1:
@@ -55,16 +74,15 @@ def evaluate_artifact(
         runner.close()
     labels = dataset.labels.numpy()
     hits = topk_hits(logits, labels, 1)
-    extra = {"hits": hits} if with_hits else {}
-    return {
-        "artifact": str(artifact),
-        "runtime": info["runtime"],
-        "kind": info["kind"],
-        "precision": info["precision"],
-        "data": data,
-        "split": split,
-        "top1": 100.0 * float(hits.mean()),
-        "top5": 100.0 * float(topk_hits(logits, labels, 5).mean()),
-        "n": int(len(labels)),
-        **extra,
-    }
+    return EvalResult(
+        artifact=str(artifact),
+        runtime=info["runtime"],
+        kind=info["kind"],
+        precision=info["precision"],
+        data=data,
+        split=split,
+        top1=100.0 * float(hits.mean()),
+        top5=100.0 * float(topk_hits(logits, labels, 5).mean()),
+        n=int(len(labels)),
+        hits=hits if with_hits else None,
+    )

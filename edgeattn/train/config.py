@@ -1,0 +1,30 @@
+"""`TrainConfig`: every option of training — baseline training, recovery fine-tuning and QAT share it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from edgeattn.config import StageConfig
+
+
+class TrainConfig(StageConfig):
+    """Train (or distil) with AdamW, a cosine schedule with warm-up, label smoothing, light augmentation."""
+
+    epochs: int = Field(
+        8, ge=1, le=1000, description="Training epochs (AdamW, cosine schedule, label smoothing)."
+    )
+    batch_size: int = Field(64, ge=1, le=4096, description="Training batch size.")
+    lr: float = Field(2e-3, gt=0, le=1, description="Peak learning rate.")
+    teacher: Path | None = Field(
+        None, description="Distil from this checkpoint (same classes and input size)."
+    )
+    weight_decay: float = Field(0.05, ge=0, le=1, description="AdamW weight decay.")
+    label_smoothing: float = Field(0.1, ge=0, lt=1, description="Label smoothing of the cross-entropy.")
+    warmup_epochs: float = Field(0.5, ge=0, le=1000, description="Linear warm-up before the cosine decay.")
+    distill_alpha: float = Field(
+        0.7, ge=0, le=1, description="Weight of the distillation term when there is a teacher."
+    )
+    distill_temperature: float = Field(2.0, gt=0, le=100, description="Distillation temperature.")
+    augment: bool = Field(True, description="Random translation and brightness/contrast jitter.")
