@@ -8,7 +8,7 @@ register a loader in `CHECKPOINT_KINDS`.
 
 from __future__ import annotations
 
-import datetime as _dt
+import io
 import pickle
 import zipfile
 from collections.abc import Callable
@@ -46,15 +46,9 @@ class ModelHandle:
         return cls(module=build_model(config), config=config, input_spec=input_spec_for(config))
 
     def with_step(self, step: str, **details: Any) -> ModelHandle:
-        """Record a processing step (train, prune, quantize, ...) in the history."""
-        self.history.append(
-            {
-                "step": step,
-                "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                "edgeattn": __version__,
-                **details,
-            }
-        )
+        """Record a processing step (train, prune, quantize, ...) in the history. No wall-clock time or
+        duration goes in: the same command with the same seed writes the same checkpoint bytes."""
+        self.history.append({"step": step, "edgeattn": __version__, **details})
         return self
 
 
@@ -79,8 +73,10 @@ def save_checkpoint(
         **(extra_payload or {}),
     }
     path = Path(path)
+    buffer = io.BytesIO()  # saved from memory: torch names the archive's root after a file's name,
+    torch.save(payload, buffer)  # and the temporary name would make the same model differ byte-wise
     with atomic_output(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getvalue())
     return path
 
 

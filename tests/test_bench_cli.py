@@ -48,7 +48,8 @@ def test_cli_bench_time_budget(run_cli, pair, tmp_path):
     )
     assert code == 0, err
     row = json.loads((tmp_path / "b.json").read_text())["rows"][0]
-    assert row["iterations"] >= 5 and row["is_baseline"]
+    # The budget, not the minimum of 5 runs, decided how long it timed: the runs cover most of it.
+    assert row["iterations"] > 5 and row["iterations"] * row["mean_ms"] >= 0.5 * 200 and row["is_baseline"]
 
 
 def test_cli_bench_bad_input_exit_2(run_cli, pair, tmp_path):

@@ -99,13 +99,15 @@ def test_train_and_eval_end_to_end(run_cli, tmp_path):
         str(tmp_path / "train.json"),
     )
     assert code == 0, err
-    assert json.loads((tmp_path / "train.json").read_text())["val"]["n"] > 0
+    trained = json.loads((tmp_path / "train.json").read_text())["val"]
     code, out, err = run_cli(
         "eval", str(ckpt), "--data", "builtin:digits", "--json", str(tmp_path / "eval.json")
     )
     assert code == 0, err
     result = json.loads((tmp_path / "eval.json").read_text())
-    assert 0 <= result["top1"] <= 100 and result["n"] == 900
+    # eval of the saved checkpoint (runner path) agrees with train's own evaluation (in-memory path)
+    assert result["n"] == trained["n"] == 900 and result["top1"] == pytest.approx(trained["top1"])
+    assert f"{result['top1']:.2f}" in out
 
 
 def test_train_refuses_unwritable_out_before_work(run_cli, tmp_path):

@@ -181,10 +181,7 @@ def test_pruned_mobilevit_exports(tmp_path):
     blocks = heads_per_block(ModelHandle.new(cfg).module)
     first, last = list(blocks)[0], list(blocks)[-1]
     heads = {first: [1, 3], last: [0]}
-    try:
-        ckpt, handle = make_ckpt(tmp_path, "mobilevit_xxs", heads_kept=heads)
-    except NotImplementedError:
-        pytest.skip("timm attention head removal (prune stage) is not implemented in this tree")
+    ckpt, handle = make_ckpt(tmp_path, "mobilevit_xxs", heads_kept=heads)
     manifest = export_artifact(ckpt, "onnx", tmp_path / "mvp.onnx")
     assert manifest.model["heads_kept"] == heads
     x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)

@@ -215,7 +215,6 @@ def _run(
         max_drop=cfg.max_drop,
         ignored=ignored,
         seed=seed,
-        seconds=report.seconds,
         top1=report.top1.to_dict(),
     )
     if ctx is None or ctx.is_main:

@@ -13,7 +13,7 @@ from edgeattn.evaluation import Accuracy, evaluate
 from edgeattn.models import ModelConfig, model_spec
 from edgeattn.result import StageResult
 from edgeattn.train.config import TrainConfig
-from edgeattn.train.loop import fit
+from edgeattn.train.loop import fit, seed_everything
 
 
 class TrainResult(StageResult):
@@ -45,6 +45,7 @@ def train_checkpoint(
     size = int(input_size or spec.default_input_size)
     train_set = load_split(data, "train", size)
     val_set = load_split(data, "val", size)
+    seed_everything(seed)  # the initial weights too: same seed, same checkpoint bytes
     handle = ModelHandle.new(ModelConfig(model, train_set.num_classes, size, dict(options or {})))
     teacher_module = None
     if cfg.teacher is not None:
@@ -76,7 +77,6 @@ def train_checkpoint(
         lr=cfg.lr,
         seed=seed,
         teacher=str(cfg.teacher) if cfg.teacher else None,
-        seconds=round(seconds, 1),
         val_top1=val["top1"],
     )
     save_checkpoint(handle, out)

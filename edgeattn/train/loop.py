@@ -22,6 +22,13 @@ from edgeattn.progress import make_progress
 from edgeattn.train.config import TrainConfig
 
 
+def seed_everything(seed: int) -> None:
+    """Seed torch's global generator and ask for deterministic kernels where torch has them (on the
+    CPU, every op these models train with has one; `warn_only` keeps an op without one running)."""
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Random translation (up to 1/8 of the side, reflect padding) and brightness/contrast jitter."""
     b, _, h, w = x.shape
@@ -75,7 +82,7 @@ def fit(
     `wrap_model` (e.g. DDP) wraps the module used for the forward pass; `sampler_world` = (rank, world)
     shards the data for distributed training.
     """
-    torch.manual_seed(seed)
+    seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     if sampler_world is not None:
         data = data.shard(*sampler_world)

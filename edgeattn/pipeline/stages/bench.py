@@ -64,7 +64,7 @@ def plan_bench(state: RunState) -> list[Step]:
         Step(
             id="bench/latency",
             stage="bench",
-            title=f"benchmark {len(arts)} artifact(s) on {', '.join(b.runtimes)} (batches {b.batches}, {b.threads} threads)",
+            title=f"benchmark {len(arts)} artifact(s) on {', '.join(b.runtimes)} (batches {list(b.batches)}, {b.threads} threads)",
             config=config,
             inputs={a.id: a.path for a in arts},
             outputs=[json_out, *plots.values()],
