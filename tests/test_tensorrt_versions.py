@@ -14,7 +14,7 @@ from edgeattn.checkpoint import ModelHandle
 from edgeattn.errors import InputError
 from edgeattn.export import exporter_for
 from edgeattn.export.base import BatchSpec, ExportRequest
-from edgeattn.export.tensorrt import Plan, trtexec_command
+from edgeattn.export.tensorrt import BuildPlan, trtexec_command
 from edgeattn.export.tensorrt_versions import (
     SUPPORT_DIR,
     TENSORRT_VERSIONS,
@@ -89,7 +89,7 @@ def test_printed_trtexec_commands_use_only_options_that_version_accepts(version,
         for strongly in strong_typing_choices(version):
             for dynamic in (False, True):
                 req = request_for(precision, dynamic)
-                plan = Plan(target, strongly, target.policy.onnx_precision(precision, strongly))
+                plan = BuildPlan(target, strongly, target.policy.onnx_precision(precision, strongly))
                 args = shlex.split(trtexec_command(req, tmp_path / "m.onnx", plan))
                 assert args[0] == "trtexec"
                 used = {a.split("=")[0] for a in args[1:]}

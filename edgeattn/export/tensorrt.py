@@ -60,7 +60,7 @@ def profile_of(req: ExportRequest) -> Profile:
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class BuildPlan:
     """What the target version makes of one request."""
 
     target: TensorRTTarget
@@ -68,18 +68,18 @@ class Plan:
     onnx_precision: str
 
 
-def plan_for(req: ExportRequest) -> Plan:
+def plan_for(req: ExportRequest) -> BuildPlan:
     target = tensorrt_target(req.options.get("tensorrt_version"))
     strongly = target.policy.strongly_typed(req.precision, req.options.get("strongly_typed"))
     onnx_precision = target.policy.onnx_precision(req.precision, strongly, bool(req.options.get("fp16_io")))
-    return Plan(target, strongly, onnx_precision)
+    return BuildPlan(target, strongly, onnx_precision)
 
 
 def _shape(batch: int, chw: tuple[int, ...]) -> str:
     return "x".join(str(d) for d in (batch, *chw))
 
 
-def trtexec_command(req: ExportRequest, onnx_path: Path, plan: Plan | None = None) -> str:
+def trtexec_command(req: ExportRequest, onnx_path: Path, plan: BuildPlan | None = None) -> str:
     """The `trtexec` call that builds the same engine with the target TensorRT version."""
     plan = plan or plan_for(req)
     spec = req.handle.input_spec
@@ -145,7 +145,7 @@ class TensorRTExporter(Exporter):
         ATOL_OPTION,
     )
 
-    def _onnx_request(self, req: ExportRequest, plan: Plan) -> ExportRequest:
+    def _onnx_request(self, req: ExportRequest, plan: BuildPlan) -> ExportRequest:
         """The ONNX the engine is built from: FP32 (TensorRT lowers precision itself), FP16 where the
         network is strongly typed or FP16 I/O is asked for, the Q/DQ graph placed for TensorRT for int8."""
         return dataclasses.replace(
@@ -236,7 +236,7 @@ class TensorRTExporter(Exporter):
         return publish_manifest(req.out, manifest)
 
     @staticmethod
-    def _require_build_here(plan: Plan, onnx_path: Path, command: str) -> None:
+    def _require_build_here(plan: BuildPlan, onnx_path: Path, command: str) -> None:
         """Stop (exit 2) with the trtexec command where this machine cannot build for the target."""
         written = (
             f"the TensorRT-ready ONNX was written and checked for TensorRT {plan.target.label}: {onnx_path}"

@@ -90,6 +90,38 @@ class LintReport:
         )
 
 
+class _Constants:
+    """Initializers and Constant-node outputs as arrays, converted only when a rule asks (weights can be
+    hundreds of MB; the rules read scales, zero points and a few shapes)."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.protos: dict[str, onnx.TensorProto] = {t.name: t for t in model.graph.initializer}
+        for node in model.graph.node:
+            if node.op_type == "Constant" and node.output and attr(node, "value") is not None:
+                self.protos[node.output[0]] = attr(node, "value")
+        self.cache: dict[str, np.ndarray] = {}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.protos
+
+    def get(self, name: str) -> np.ndarray | None:
+        if name not in self.protos:
+            return None
+        if name not in self.cache:
+            self.cache[name] = onnx.numpy_helper.to_array(self.protos[name])
+        return self.cache[name]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def elem_type(self, name: str) -> int | None:
+        proto = self.protos.get(name)
+        return None if proto is None else proto.data_type
+
+
 class LintContext:
     """What every rule reads: the graph index, its constants, the target version and the profile."""
 
@@ -98,16 +130,7 @@ class LintContext:
         self.view = GraphView(model)
         self.target = target
         self.profile = profile
-        self.constants: dict[str, np.ndarray] = {
-            n: a for n in self.view.inits if (a := self.view.array(n)) is not None
-        }
-        for node in model.graph.node:
-            if node.op_type == "Constant" and node.output and attr(node, "value") is not None:
-                self.constants[node.output[0]] = onnx.numpy_helper.to_array(attr(node, "value"))
-        self.elem_types = {t.name: t.data_type for t in model.graph.initializer}
-        for node in model.graph.node:
-            if node.op_type == "Constant" and attr(node, "value") is not None:
-                self.elem_types[node.output[0]] = attr(node, "value").data_type
+        self.constants = _Constants(model)
 
     def qdq_nodes(self) -> Iterable[onnx.NodeProto]:
         return (n for n in self.model.graph.node if n.op_type in (Q_OP, DQ_OP))
@@ -166,11 +189,11 @@ def _quantized_type(ctx: LintContext, node: onnx.NodeProto) -> int | None:
     """The integer type a QuantizeLinear produces / a DequantizeLinear reads (ONNX: the zero point's
     type; a QuantizeLinear without zero point makes uint8)."""
     if len(node.input) > 2 and node.input[2]:
-        return ctx.elem_types.get(node.input[2])
+        return ctx.constants.elem_type(node.input[2])
     if node.op_type == Q_OP:
         to = attr(node, "output_dtype", 0)
         return to or TensorProto.UINT8
-    return ctx.elem_types.get(node.input[0])
+    return ctx.constants.elem_type(node.input[0])
 
 
 @_rule("qdq-types")
@@ -248,7 +271,7 @@ def weight_axis(ctx: LintContext) -> Iterable[Finding]:
         scale = ctx.constants.get(node.input[1])
         if scale is None or scale.size <= 1:
             continue
-        rank = ctx.constants[node.input[0]].ndim
+        rank = len(ctx.constants.protos[node.input[0]].dims)
         axis = int(attr(node, "axis", 1)) % max(rank, 1)
         for consumer in ctx.view.consumers.get(node.output[0], []):
             for index, name in enumerate(consumer.input):

@@ -15,8 +15,8 @@ from typing import Any
 from edgeattn.errors import InputError, UnavailableError
 
 INSTALL_HINT = (
-    "on a machine with an NVIDIA GPU and driver: pip install 'edgeattn[tensorrt]' (CUDA 12) or "
-    "'edgeattn[tensorrt-cu13]' (CUDA 13); on JetPack use the system TensorRT (see the README)"
+    "on a machine with an NVIDIA GPU and driver: pip install 'edgeattn[tensorrt]' (CUDA 13 driver) or "
+    "'edgeattn[tensorrt-cu12]' (CUDA 12); on JetPack 6 the system TensorRT + 'edgeattn[jetpack6]' (README: TensorRT)"
 )
 NO_DEVICE = 100  # cudaErrorNoDevice
 DRIVER_LIBRARIES = ("libcuda.so.1", "libcuda.so", "nvcuda.dll")
