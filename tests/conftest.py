@@ -21,6 +21,14 @@ def trained():
 
 
 @pytest.fixture()
+def tensorrt_gpu():
+    """For `gpu` tests: skips without TensorRT + a CUDA GPU (fails instead with EDGEATTN_REQUIRE_GPU=1)."""
+    from helpers.gpu import require_tensorrt_gpu
+
+    require_tensorrt_gpu()
+
+
+@pytest.fixture()
 def run_cli(capsys):
     """Run the edgeattn CLI in-process; returns (exit_code, stdout, stderr)."""
     from edgeattn.cli.app import main

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 from helpers.models import TINY
+from onnx import numpy_helper
 
 from edgeattn.checkpoint import load_checkpoint
 from edgeattn.data import load_split
@@ -88,23 +89,32 @@ def test_int8_opset_too_old_is_refused_before_work(tmp_path, quantized):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_int8_for_tensorrt_writes_qdq_onnx_here(tmp_path, quantized, run_cli):
-    from edgeattn.runtime.trt_runner import gpu_count, import_tensorrt
-
-    try:
-        import_tensorrt()
-        if gpu_count():
-            pytest.skip("TensorRT and a GPU are present: test_export_tensorrt builds the real engine")
-    except Exception:  # noqa: BLE001  not installed: the case under test
-        pass
+def test_int8_for_tensorrt_refuses_a_checkpoint_placed_for_onnxruntime(tmp_path, quantized, run_cli):
+    """The onnxruntime placement has unsigned (uint8) activations, which TensorRT rejects or clips:
+    refused before any work, naming the fix (the tensorrt placement: tests/test_tensorrt_int8.py)."""
     code, _, stderr = run_cli(
         "export", quantized, "--target", "tensorrt", "--precision", "int8", "--out", tmp_path / "q.plan"
     )
-    assert code == 2 and "--stronglyTyped" in stderr
-    model = onnx.load(str(tmp_path / "q.onnx"))
-    assert check_qdq_graph(model, "q.onnx")["quantize_linear"] > 0
-    assert read_manifest(tmp_path / "q.onnx").details["qdq_runtime"] == "tensorrt"
-    assert not (tmp_path / "q.plan").exists()
+    assert code == 2 and "quantized for onnxruntime" in stderr and "--runtime tensorrt" in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_onnxruntime_placement_int8_onnx_fails_the_tensorrt_check(tmp_path, quantized, run_cli):
+    """Negative control of the readiness check: NNCF's own signedness makes activations after ReLU
+    unsigned (uint8), which TensorRT 8.6/10.0-10.1 reject and 10.2+ read as int8, clipping them."""
+    from edgeattn.checkpoint import load_checkpoint
+    from edgeattn.quantize.onnx_export import export_quantized_onnx
+
+    onnx_path = tmp_path / "q-ort.onnx"
+    export_quantized_onnx(load_checkpoint(quantized), onnx_path, runtime="tensorrt")
+    zero_points = [
+        numpy_helper.to_array(t)
+        for t in onnx.load(str(onnx_path)).graph.initializer
+        if t.data_type == onnx.TensorProto.UINT8
+    ]
+    assert zero_points  # the placement really produced uint8 Q/DQ
+    code, out, err = run_cli("check", "tensorrt", onnx_path, "--tensorrt-version", "10.3")
+    assert code == 1 and "[qdq-types]" in out and "uint8" in out, out + err
 
 
 def test_coreml_int8_weights_from_quantized_checkpoint(tmp_path, quantized):

@@ -180,6 +180,13 @@ BAD = {
         _with(export={"dynamic_batch": [8, 1, 32]}),
         ["export.dynamic_batch", "min <= opt <= max"],
     ),
+    "asymmetric_int8_for_tensorrt": (
+        _with(
+            quantize={"ptq": {"preset": "mixed"}},
+            export={"targets": [{"target": "tensorrt", "precisions": ["int8"]}]},
+        ),
+        ["quantize.ptq.preset", "--preset mixed cannot be used with --runtime tensorrt"],
+    ),
 }
 
 

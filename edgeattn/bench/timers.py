@@ -29,8 +29,8 @@ TIMERS: Registry[TimerFactory] = Registry("timer")
 
 @TIMERS.register("tensorrt")
 def cuda_event_timer(runner: Any) -> Timer:
-    """CUDA events on the TensorRT runner's stream (`runner.cudart`, `runner.stream`: see trt_runner.py)."""
-    from edgeattn.runtime.trt_runner import cuda_call
+    """CUDA events on the TensorRT runner's stream (`runner.cudart`, `runner.stream`: see trt_runner.py; CUDA helpers in runtime/cuda.py)."""
+    from edgeattn.runtime.cuda import cuda_call
 
     cudart, stream = runner.cudart, runner.stream
     start, end = cuda_call(cudart.cudaEventCreate()), cuda_call(cudart.cudaEventCreate())

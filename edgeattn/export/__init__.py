@@ -67,7 +67,7 @@ def export_artifact(
     `config` (default `ExportConfig()`) with `overrides` applied: fields of the config
     (`precision`, `batch`, `dynamic_batch=(min, opt, max)`, `opset`) replace them, any other keyword
     is a target option (see each exporter's `options`: coreml `input="image"|"tensor"`,
-    `deployment_target="iOS16"`; tensorrt `workspace_mib`, `timing_cache`; onnx `exporter`,
+    `deployment_target="iOS16"`; tensorrt `tensorrt_version`, `workspace_mib`, `timing_cache`, `fp16_io`; onnx `exporter`,
     `fp16_io`, `runtime`). `precision` defaults to the target's (onnx fp32, tensorrt fp16, coreml
     fp16; int8 for a quantized checkpoint). `data` is the data set used where an export needs real
     images (Core ML activation calibration).

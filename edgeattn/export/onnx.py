@@ -281,6 +281,13 @@ EXPORTER_OPTION = TargetOption(
     "--onnx-exporter",
 )
 ATOL_OPTION = TargetOption("atol", FP32_ATOL, "Largest FP32 logit difference from torch the check accepts.")
+FP16_IO_OPTION = TargetOption(
+    "fp16_io",
+    False,
+    "onnx/tensorrt fp16: FP16 inputs/outputs too (default FP32 I/O).",
+    "--fp16-io/--fp32-io",
+    bool,
+)
 
 
 class OnnxExporter(Exporter):
@@ -293,13 +300,7 @@ class OnnxExporter(Exporter):
     note = "onnxruntime; int8 = standard QuantizeLinear/DequantizeLinear from the quantized checkpoint"
     options = (
         EXPORTER_OPTION,
-        TargetOption(
-            "fp16_io",
-            False,
-            "onnx fp16: FP16 inputs/outputs too (default FP32 I/O).",
-            "--fp16-io/--fp32-io",
-            bool,
-        ),
+        FP16_IO_OPTION,
         TargetOption(
             "runtime",
             "onnxruntime",

@@ -278,6 +278,10 @@ def _fact_problems(loaded: LoadedRecipe) -> list[Problem]:
             )
         seen.setdefault(t.target, i)
 
+    # quantize: every preset must give Q/DQ that each needed placement loads (TensorRT: symmetric only)
+    if r.quantize is not None:
+        _check_presets(r, add)
+
     # bench: runtimes exist
     from edgeattn.bench.runtimes import runtime_choices
 
@@ -288,6 +292,25 @@ def _fact_problems(loaded: LoadedRecipe) -> list[Problem]:
             hint = f"did you mean {close[0]!r}? " if close else ""
             add(("bench", "runtimes", i), f"unknown runtime {rt!r} — {hint}choose from {', '.join(runtimes)}")
     return problems
+
+
+def _check_presets(r: Recipe, add) -> None:
+    from edgeattn.export import exporter_for
+    from edgeattn.quantize.placement import PLACEMENTS
+
+    needed = set()
+    for t in r.export.targets:
+        if set(t.precisions) & set(QUANTIZED_PRECISIONS):
+            try:
+                needed.add(exporter_for(t.target).int8_placement(t.options))
+            except InputError:
+                pass  # an unknown target is reported by the export checks
+    for method, opts in r.quantize.methods.items():
+        for placement in sorted(needed):
+            try:
+                PLACEMENTS.get(placement).check_preset(opts.preset)
+            except InputError as exc:
+                add(("quantize", method, "preset"), exc.one_line())
 
 
 def _check_registered(registry: Registry, name: str, loc: Loc, add) -> None:

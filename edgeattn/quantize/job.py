@@ -48,6 +48,7 @@ def quantize_checkpoint(
     cfg = QuantizeConfig.build(config, **overrides)
     ckpt, out = Path(ckpt), Path(out)
     policy = PLACEMENTS.get(cfg.runtime)
+    policy.check_preset(cfg.preset)
     check_writable(out)
     ctx = init_distributed() if cfg.qat else None
     try:
@@ -123,6 +124,7 @@ def _run(
         bias_correction=cfg.bias_correction,
         transformer=family in TRANSFORMER_FAMILIES,
         weights_7bit=policy.weights_7bit,
+        signed_activations=policy.signed_per_tensor_activations,
     )
 
     def requantize(keep_float: dict[str, str]) -> tuple[Plan, torch.nn.Module]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from torch import nn
 
+from edgeattn.errors import InputError
 from edgeattn.registry import Registry
 
 
@@ -35,6 +36,19 @@ class PlacementPolicy:
     # x86 int8 kernels without VNNI (AVX2) add pairs of u8*s8 products in int16 and saturate with
     # full 8-bit weights; 7-bit weights (NNCF's OverflowFix) keep every pair sum in range.
     weights_7bit: bool = False
+    # Activations: None lets NNCF choose (unsigned after ReLU, per-channel where it likes); a runtime
+    # that takes only signed, per-tensor, symmetric int8 activations forces them.
+    signed_per_tensor_activations: bool = False
+    presets: tuple[str, ...] = ("performance", "mixed")  # NNCF presets whose Q/DQ this runtime loads
+    preset_note: str = ""  # why a preset is missing from `presets`
+
+    def check_preset(self, preset: str) -> None:
+        """Refuse a preset whose Q/DQ this runtime cannot load, before any work."""
+        if preset not in self.presets:
+            raise InputError(
+                f"--preset {preset} cannot be used with --runtime {self.name}: {self.preset_note}",
+                f"use --preset {' or '.join(self.presets)}",
+            )
 
     def layer_decision(self, module: nn.Module) -> tuple[bool, str]:
         """(int8?, reason) for one compute layer."""
@@ -70,9 +84,14 @@ PLACEMENTS.register(
     "tensorrt",
     PlacementPolicy(
         "tensorrt",
-        "TensorRT: every conv and linear layer INT8 (Q/DQ on inputs; TensorRT fuses and picks output precision)",
+        "TensorRT: every conv and linear layer INT8 (Q/DQ on inputs; TensorRT fuses and picks output "
+        "precision), activations signed per-tensor symmetric int8 (zero points 0), as TensorRT's ONNX parser needs",
         min_macs_per_output=0,
         conv_output_quantizers=False,
+        signed_per_tensor_activations=True,
+        presets=("performance",),
+        preset_note="mixed makes asymmetric activations (non-zero zero points), which TensorRT's ONNX parser "
+        "rejects ('only supports symmetric quantization')",
     ),
 )
 

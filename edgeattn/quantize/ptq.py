@@ -34,6 +34,7 @@ class PTQOptions:
     weights_7bit: bool = (
         False  # NNCF OverflowFix: 7-bit weights for int8 kernels that saturate (AVX2 w/o VNNI)
     )
+    signed_activations: bool = False  # force signed, per-tensor activation quantizers (TensorRT)
 
 
 def model_graph(module: nn.Module, example: torch.Tensor) -> Any:
@@ -61,6 +62,7 @@ def quantize_module(module: nn.Module, calib: torch.Tensor, plan: Plan, opts: PT
         AdvancedQuantizationParameters,
         AdvancedSmoothQuantParameters,
         OverflowFix,
+        QuantizationParameters,
     )
 
     if opts.preset not in PRESETS:
@@ -76,6 +78,11 @@ def quantize_module(module: nn.Module, calib: torch.Tensor, plan: Plan, opts: PT
         smooth_quant_alphas=AdvancedSmoothQuantParameters()
         if sq
         else AdvancedSmoothQuantParameters(convolution=-1, matmul=-1),
+        # NNCF may choose per-channel activation scales, which TensorRT does not take. (Signedness cannot
+        # be forced here: NNCF's HW config refuses the constraint; see force_signed below.)
+        activations_quantization_params=QuantizationParameters(per_channel=False)
+        if opts.signed_activations
+        else None,
     )
     preset = {"performance": nncf.QuantizationPreset.PERFORMANCE, "mixed": nncf.QuantizationPreset.MIXED}[
         opts.preset
@@ -90,7 +97,28 @@ def quantize_module(module: nn.Module, calib: torch.Tensor, plan: Plan, opts: PT
         advanced_parameters=advanced,
     )
     add_output_quantizers(quantized, plan.output_points, calib, opts)
+    if opts.signed_activations:
+        force_signed(quantized)
     return quantized.eval()
+
+
+def force_signed(model: nn.Module) -> int:
+    """Make every symmetric quantizer signed; returns how many changed.
+
+    NNCF makes an activation quantizer unsigned when its calibrated range starts at 0 (after a ReLU):
+    it exports as uint8, which TensorRT's parser rejects (8.6, 10.0-10.1) or reads as int8 (later),
+    clipping the upper half of the range. Signed with the same scale covers [-s, s] in 256 steps,
+    which is what TensorRT computes; the torch model then fake-quantizes exactly like the engine.
+    """
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+    from nncf.torch.quantization.layers import SymmetricQuantizer
+
+    changed = 0
+    for _, module in get_hook_storage(model).named_hooks():
+        if isinstance(module, SymmetricQuantizer) and not module.signed:
+            module.signed = True
+            changed += 1
+    return changed
 
 
 # ------------------------------------------------------------------------------ output quantizers
@@ -137,11 +165,12 @@ def add_output_quantizers(
     for h in handles:
         h.remove()
     for p, r in recorders.items():
-        register_post_function_hook(model, p, 0, make_activation_quantizer(r.lo, r.hi, opts.preset))
+        quantizer = make_activation_quantizer(r.lo, r.hi, opts.preset, signed=opts.signed_activations or None)
+        register_post_function_hook(model, p, 0, quantizer)
     return todo
 
 
-def make_activation_quantizer(lo: float, hi: float, preset: str) -> nn.Module:
+def make_activation_quantizer(lo: float, hi: float, preset: str, signed: bool | None = None) -> nn.Module:
     """A per-tensor 8-bit NNCF activation quantizer covering [lo, hi] (symmetric or asymmetric)."""
     from nncf.common.quantization.structs import QuantizationScheme
     from nncf.torch.quantization.layers import AsymmetricQuantizer, PTQuantizerSpec, SymmetricQuantizer
@@ -155,7 +184,7 @@ def make_activation_quantizer(lo: float, hi: float, preset: str) -> nn.Module:
         q.input_low.data.fill_(lo)
         q._input_range_param_storage.data.fill_(hi - lo)
     else:
-        signed = lo < 0
+        signed = lo < 0 if signed is None else signed
         spec = PTQuantizerSpec(8, QuantizationScheme.SYMMETRIC, signed, False, False, (1,), False)
         q = SymmetricQuantizer(spec)
         q.signed = signed

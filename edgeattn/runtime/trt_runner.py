@@ -1,8 +1,9 @@
-"""Runs a serialized TensorRT engine on a CUDA GPU (TensorRT 10 API, cuda-python, pinned buffers).
+"""Runs a serialized TensorRT engine on a CUDA GPU (TensorRT 8.6/10/11 API, cuda-python, pinned buffers).
 
 Follows NVIDIA's Python samples (`samples/python/common_runtime.py`): `trt.Runtime` deserializes the
 plan, `IExecutionContext.set_input_shape` / `set_tensor_address` / `execute_async_v3` run it on one CUDA
-stream, and host<->device copies go through page-locked (pinned) host buffers with `cudaMemcpyAsync`.
+stream, and host<->device copies go through page-locked (pinned) host buffers with `cudaMemcpyAsync`
+(any I/O dtype: FP16 engines take and give float16). These calls exist unchanged in TensorRT 8.5+.
 Where `tensorrt`, `cuda-python` or a GPU is missing, opening a runner raises `UnavailableError` saying
 which, and how to install the extra.
 """
@@ -18,8 +19,23 @@ import numpy as np
 from edgeattn.errors import GateFailure, InputError, UnavailableError
 from edgeattn.manifest import read_manifest
 from edgeattn.runtime.base import RUNNERS, Runner
+from edgeattn.runtime.cuda import (
+    INSTALL_HINT,
+    CudaError,
+    cuda_call,
+    device_facts,
+    gpu_count,
+    import_cudart,
+)
 
-INSTALL_HINT = "on a machine with an NVIDIA GPU and driver: pip install 'edgeattn[tensorrt]'"
+__all__ = [
+    "INSTALL_HINT",
+    "CudaError",
+    "TensorRTRunner",
+    "gpu_count",
+    "import_tensorrt",
+    "require_tensorrt_gpu",
+]
 
 
 def import_tensorrt() -> Any:
@@ -35,47 +51,11 @@ def import_tensorrt() -> Any:
     return trt
 
 
-def import_cudart() -> Any:
-    """cuda-python's runtime API (`cuda.bindings.runtime` in cuda-python >= 12.6, `cuda.cudart` before)."""
-    try:
-        from cuda.bindings import runtime as cudart  # type: ignore[import-not-found]
-    except ImportError:
-        try:
-            from cuda import cudart  # type: ignore[import-not-found,no-redef]
-        except ImportError:
-            raise UnavailableError(
-                "cuda-python is not installed here (needed to move data to the GPU)", INSTALL_HINT
-            ) from None
-    return cudart
-
-
-def cuda_call(result: Any) -> Any:
-    """cuda-python returns (error, value...): raise on error, return the value(s)."""
-    err, rest = result[0], result[1:]
-    if int(getattr(err, "value", err)) != 0:
-        raise RuntimeError(f"CUDA error {int(err)} ({err})")
-    return rest[0] if len(rest) == 1 else (rest or None)
-
-
-def gpu_count() -> int:
-    """Number of visible CUDA GPUs (cuda-python, else torch; 0 when neither can tell)."""
-    try:
-        cudart = import_cudart()
-        err, count = cudart.cudaGetDeviceCount()
-        return int(count) if int(getattr(err, "value", err)) == 0 else 0
-    except UnavailableError:
-        pass
-    try:
-        import torch
-
-        return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception:  # noqa: BLE001
-        return 0
-
-
 def require_tensorrt_gpu() -> Any:
-    """The `tensorrt` module when TensorRT and a CUDA GPU are both present, else UnavailableError."""
+    """The `tensorrt` module when TensorRT and a CUDA GPU are both present, else UnavailableError (a
+    CUDA failure on a machine with a driver raises CudaError instead: it is a fault, not a missing GPU)."""
     trt = import_tensorrt()
+    import_cudart()
     if gpu_count() < 1:
         raise UnavailableError(
             "no CUDA GPU is visible on this machine (TensorRT builds and runs engines only on a GPU)",
@@ -84,27 +64,26 @@ def require_tensorrt_gpu() -> Any:
     return trt
 
 
-def tensorrt_major(trt: Any) -> int:
-    return int(str(trt.__version__).split(".")[0])
-
-
 class _PinnedBuffer:
-    """A page-locked host array and a device allocation of the same size (freed on close)."""
+    """A page-locked host array and a device allocation of the same size (freed on close).
+
+    The host memory is viewed as bytes and then as `dtype`, so any dtype works (ctypes has no float16)."""
 
     def __init__(self, cudart: Any, count: int, dtype: np.dtype) -> None:
         self.cudart = cudart
         self.dtype = np.dtype(dtype)
         self.nbytes = int(count) * self.dtype.itemsize
-        self.host_ptr = cuda_call(cudart.cudaMallocHost(self.nbytes))
-        self.device_ptr = cuda_call(cudart.cudaMalloc(self.nbytes))
-        ctype = ctypes.POINTER(np.ctypeslib.as_ctypes_type(self.dtype))
-        self.host = np.ctypeslib.as_array(ctypes.cast(self.host_ptr, ctype), (int(count),))
+        self.host_ptr = cuda_call(cudart.cudaMallocHost(self.nbytes), cudart)
+        self.device_ptr = cuda_call(cudart.cudaMalloc(self.nbytes), cudart)
+        raw = (ctypes.c_uint8 * self.nbytes).from_address(int(self.host_ptr))
+        self.host = np.frombuffer(raw, dtype=np.uint8).view(self.dtype)
 
     def close(self) -> None:
         if self.device_ptr is not None:
             self.cudart.cudaFree(self.device_ptr)
             self.device_ptr = None
         if self.host_ptr is not None:
+            self.host = None
             self.cudart.cudaFreeHost(self.host_ptr)
             self.host_ptr = None
 
@@ -119,13 +98,11 @@ class TensorRTRunner(Runner):
 
         if importlib.util.find_spec("tensorrt") is None:
             return "TensorRT is not installed here (it needs an NVIDIA GPU machine: pip install 'edgeattn[tensorrt]')"
-        try:
-            import torch
-
-            if not torch.cuda.is_available():
+        try:  # cuda-python, not torch: torch on a Jetson is often a CPU build
+            if gpu_count() < 1:
                 return "no CUDA GPU here: a TensorRT engine can only be timed on the GPU it was built for"
-        except ImportError:  # pragma: no cover
-            pass
+        except CudaError as exc:
+            return exc.one_line()
         return None
 
     def __init__(self, path: Path, device: int = 0, **_: object) -> None:
@@ -133,7 +110,14 @@ class TensorRTRunner(Runner):
         trt = require_tensorrt_gpu()
         cudart = import_cudart()
         self.trt, self.cudart = trt, cudart
-        cuda_call(cudart.cudaSetDevice(int(device)))
+        cuda_call(cudart.cudaSetDevice(int(device)), cudart)
+        facts = device_facts(int(device))
+        built_for = self.manifest.details.get("compute_capability")
+        if built_for and built_for != facts["compute_capability"]:
+            raise InputError(
+                f"{path} was built for a GPU of compute capability {built_for}, this one ({facts['device']}) is {facts['compute_capability']}",
+                "engines are tied to the GPU that built them: rebuild it here from its .onnx",
+            )
         self.input_spec = self.manifest.spec
         self.num_classes = self.manifest.num_classes
         self.precision = self.manifest.precision
@@ -165,14 +149,12 @@ class TensorRTRunner(Runner):
         self.sample_shape = tuple(int(d) for d in shape[1:])
         self.in_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self.input_name)))
         self.out_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self.output_name)))
-        self.stream = cuda_call(cudart.cudaStreamCreate())
+        self.stream = cuda_call(cudart.cudaStreamCreate(), cudart)
         self.inp = _PinnedBuffer(cudart, self.max_batch * int(np.prod(self.sample_shape)), self.in_dtype)
         self.out = _PinnedBuffer(cudart, self.max_batch * self.num_classes, self.out_dtype)
         self.context.set_tensor_address(self.input_name, int(self.inp.device_ptr))
         self.context.set_tensor_address(self.output_name, int(self.out.device_ptr))
-        name = cuda_call(cudart.cudaGetDeviceProperties(int(device))).name
-        name = name.decode(errors="replace").rstrip("\x00") if isinstance(name, bytes) else str(name)
-        self.runtime = f"TensorRT {trt.__version__} ({name})"
+        self.runtime = f"TensorRT {trt.__version__} ({facts['device']}, compute capability {facts['compute_capability']})"
 
     def run(self, x: np.ndarray) -> np.ndarray:
         n = len(x)
@@ -193,7 +175,8 @@ class TensorRTRunner(Runner):
         cudart = self.cudart
         h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         cuda_call(
-            cudart.cudaMemcpyAsync(self.inp.device_ptr, self.inp.host_ptr, data.nbytes, h2d, self.stream)
+            cudart.cudaMemcpyAsync(self.inp.device_ptr, self.inp.host_ptr, data.nbytes, h2d, self.stream),
+            cudart,
         )
         if not self.context.execute_async_v3(self.stream):
             raise GateFailure("TensorRT failed to execute the engine", "see the TensorRT log above")
@@ -201,9 +184,10 @@ class TensorRTRunner(Runner):
         cuda_call(
             cudart.cudaMemcpyAsync(
                 self.out.host_ptr, self.out.device_ptr, out_count * self.out_dtype.itemsize, d2h, self.stream
-            )
+            ),
+            cudart,
         )
-        cuda_call(cudart.cudaStreamSynchronize(self.stream))
+        cuda_call(cudart.cudaStreamSynchronize(self.stream), cudart)
         return self.out.host[:out_count].reshape(batch, self.num_classes)[:n].astype(np.float32, copy=True)
 
     def close(self) -> None:
