@@ -46,6 +46,7 @@ COMMAND_MODULES = [
     "edgeattn.cli.validate_cmd",
     "edgeattn.cli.import_cmd",
     "edgeattn.cli.export_cmd",
+    "edgeattn.cli.web_cmd",
     "edgeattn.cli.bench_cmd",
     "edgeattn.cli.run_cmd",
     "edgeattn.cli.recipe_cmd",
