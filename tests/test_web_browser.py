@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers.artifacts import int8_onnx, perturbed_onnx
+from helpers.artifacts import fp32_onnx, int8_onnx, perturbed_onnx
 from helpers.web import KEY, digit_png, need_browser, need_ort_files, web_site
 
 from edgeattn.data import load_split
@@ -74,6 +74,19 @@ def test_int8_qdq_agrees_with_python_onnxruntime_within_int8_gates(val):
     gap = 100.0 * abs(float(np.mean(native.argmax(1) == labels)) - float(np.mean(web.argmax(1) == labels)))
     assert agreement >= INT8_MIN_AGREEMENT and gap <= INT8_MAX_TOP1_GAP, (agreement, gap)
     assert np.abs(web - native).max() > 0  # the browser's int8 kernels really ran (not a copy of the inputs)
+
+
+def test_fp16_site_runs_in_the_browser_within_the_fp32_gates(tmp_path, trained):
+    from edgeattn.validate import validate_artifact
+
+    need_browser()
+    need_ort_files()
+    site16 = web_site(tmp_path / "site16", precision="fp16")
+    report = validate_artifact(site16, trained(KEY), "builtin:digits", limit=48)
+    assert report.artifact_info["precision"] == "fp16" and report.artifact_info["kind"] == "ort-web"
+    assert (
+        report.passed and report.metrics.max_abs_logit_error > 1e-4
+    )  # FP16 arithmetic really ran: not bit-equal
 
 
 def _confident_images(site, val, n=2):
@@ -141,11 +154,20 @@ def test_page_without_isolation_headers_runs_on_one_thread_and_says_so(site, val
 def test_documented_commands_on_a_web_export(run_cli, trained, tmp_path):
     """README: export --target web, validate, eval, compare --runtime ort-web, bench web next to native."""
     ckpt = trained(KEY)
-    site, onnx = tmp_path / "site", tmp_path / "m.onnx"
+    site = tmp_path / "site"
     assert run_cli("export", ckpt, "--target", "web", "--out", site)[0] == 0
-    assert run_cli("export", ckpt, "--target", "onnx", "--out", onnx)[0] == 0
+    onnx = site / "model.onnx"  # the same model as native ONNX (an artifact with its manifest)
     code, out, err = run_cli(
-        "validate", site, "--reference", ckpt, "--data", "builtin:digits", "--limit", "48", "--json", tmp_path / "v.json"
+        "validate",
+        site,
+        "--reference",
+        ckpt,
+        "--data",
+        "builtin:digits",
+        "--limit",
+        "48",
+        "--json",
+        tmp_path / "v.json",
     )
     assert code == 0, out + err
     report = json.loads((tmp_path / "v.json").read_text())
@@ -157,12 +179,16 @@ def test_documented_commands_on_a_web_export(run_cli, trained, tmp_path):
                              "--json", tmp_path / "c.json")  # fmt: skip
     assert code == 0, err
     rows = json.loads((tmp_path / "c.json").read_text())["rows"]
-    assert all(r["runtime"].startswith("onnxruntime-web") and r["metrics"]["agreement"] == 100.0 for r in rows)
-    code, out, err = run_cli("bench", site, onnx, "--iters", "5", "--warmup", "1", "--json", tmp_path / "b.json")
+    assert all(
+        r["runtime"].startswith("onnxruntime-web") and r["metrics"]["agreement"] == 100.0 for r in rows
+    )
+    code, out, err = run_cli(
+        "bench", site, onnx, "--iters", "5", "--warmup", "1", "--json", tmp_path / "b.json"
+    )
     assert code == 0, out + err
     bench = json.loads((tmp_path / "b.json").read_text())
     kinds = {r["label"]: r["runtime_kind"] for r in bench["rows"]}
-    assert kinds == {"site": "ort-web", "m.onnx": "onnxruntime"}
+    assert kinds == {"site": "ort-web", "model.onnx": "onnxruntime"}
     web_row = next(r for r in bench["rows"] if r["label"] == "site")
     assert "page clock" in web_row["timer"] and web_row["median_ms"] > 0
     code, out, err = run_cli("web", "serve", site, "--port", "0", "--seconds", "0.5")
@@ -170,16 +196,17 @@ def test_documented_commands_on_a_web_export(run_cli, trained, tmp_path):
     assert run_cli("web", "check")[0] == 0
 
 
-def test_webgpu_runtime_is_timed_only_on_a_real_gpu(trained, tmp_path, run_cli):
+def test_webgpu_runtime_is_timed_only_on_a_real_gpu(tmp_path, run_cli):
     """ort-webgpu: benchmarks skip a software adapter (SwiftShader) with the reason; without any adapter
     the runtime is unavailable, also with the reason."""
     from edgeattn.runtime.ortweb_runner import OrtWebGpuRunner
 
     need_browser()
-    onnx = tmp_path / "m.onnx"
-    assert run_cli("export", trained(KEY), "--target", "onnx", "--out", onnx)[0] == 0
+    onnx = fp32_onnx(KEY)
     reason = OrtWebGpuRunner.speed_unavailable_reason()
-    code, out, err = run_cli("bench", onnx, "--runtime", "ort-webgpu", "--iters", "3", "--json", tmp_path / "b.json")
+    code, out, err = run_cli(
+        "bench", onnx, "--runtime", "ort-webgpu", "--iters", "3", "--json", tmp_path / "b.json"
+    )
     assert code == 0, err
     bench = json.loads((tmp_path / "b.json").read_text())
     if reason:

@@ -146,7 +146,7 @@ def validate_command(
 
 def compare_command(
     artifacts: list[Path] = typer.Argument(
-        ..., help="Artifacts of one model: .onnx, engines, .mlpackage, checkpoints."
+        ..., help="Artifacts of one model: .onnx, engines, .mlpackage, web export folders, checkpoints."
     ),
     reference: Path = REFERENCE,
     data: str = DATA,

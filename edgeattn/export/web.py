@@ -5,9 +5,11 @@ inference, numerically against torch; int8 = the quantize stage's Q/DQ graph); t
 the pinned onnxruntime-web files (from `edgeattn web setup`'s verified cache, or `--ort-web-dir`), and
 `edgeattn-web.json` (layout: `edgeattn.web.site`). `--webgpu` adds the WebGPU bundle (27 MB more).
 
-int8 uses the onnxruntime placement: the WASM build runs the same MLAS kernels as native onnxruntime
-CPU (int8 GEMM/conv where MACs per output are high, float elsewhere), so the same quantized
-checkpoint serves the onnx and web targets.
+int8 uses the onnxruntime placement: onnxruntime-web's WASM backend is onnxruntime's CPU provider with
+MLAS compiled for WebAssembly SIMD (its `wasm_simd` kernels) and the same graph fusions, so the
+placement made for onnxruntime CPU (int8 only where MACs per output are high, float elsewhere) fits it,
+and one quantized checkpoint serves the onnx and web targets. Whether INT8 is faster in a given
+browser is for `edgeattn bench` to say.
 
 The manifest beside the folder (`site.json`) hashes the whole site, like every target's; inside,
 `model.onnx.json` is the model's own manifest, so the folder stands alone on any static host.

@@ -9,8 +9,9 @@
       model.onnx, model.onnx.json              the checked ONNX model and its artifact manifest
       ort/                                     the onnxruntime-web bundle(s) and WebAssembly binaries
 
-A folder is a web export when it holds `edgeattn-web.json`; `read_site` refuses one whose model or
-runtime files changed after export (their sha256), in one line.
+A folder is a web export when it holds `edgeattn-web.json`; `read_site` refuses one whose model, its
+manifest or the onnxruntime-web files changed after export (their sha256), in one line. The page files
+are hashed too, for the record, but may be edited (branding, layout) without breaking the export.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def read_site(folder: Path | str, verify: bool = True) -> Site:
         raise InputError(f"{descriptor} is malformed ({exc})", "re-export the site") from None
     if verify:
         for name, digest in files.items():
+            if name in PAGE_FILES:
+                continue
             path = folder / name
             if not path.is_file() or not path.resolve().is_relative_to(folder.resolve()):
                 raise InputError(
