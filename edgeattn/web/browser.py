@@ -211,6 +211,8 @@ class Browser:
                 str(self.binary), argv, dict(os.environ), file_actions=actions, setsid=True
             )
         except OSError as exc:
+            for fd in (to_browser_w, from_browser_r):
+                os.close(fd)
             self.log.close()
             shutil.rmtree(self.profile, ignore_errors=True)
             raise UnavailableError(f"cannot start the browser {self.binary} ({exc})", INSTALL_HINT) from None
