@@ -8,6 +8,9 @@ export PYTHONUNBUFFERED := 1
 
 $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[dev]'
+	@# onnxruntime-web for `--target web` (npm registry, integrity-checked, cached; see README "Web").
+	@if command -v npm >/dev/null; then $(PYTHON) -m edgeattn web setup || echo "onnxruntime-web not fetched: rerun 'edgeattn web setup'"; \
+	else echo "npm not found: run 'edgeattn web setup' (or --from-tarball) before web exports"; fi
 	@touch $(STAMP)
 
 install: $(STAMP)

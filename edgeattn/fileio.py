@@ -19,12 +19,12 @@ from typing import Any
 from edgeattn.errors import InputError
 
 
-def check_writable(path: Path, overwrite: bool = True) -> Path:
-    """Fail early (before any work) when `path` cannot be written."""
+def check_writable(path: Path, overwrite: bool = True, folder: bool = False) -> Path:
+    """Fail early (before any work) when `path` cannot be written (`folder`: the output is a folder)."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise InputError(f"{path} already exists", "pass --overwrite or choose another --out")
-    if path.exists() and path.is_dir() and not path.suffix:
+    if path.exists() and path.is_dir() and not path.suffix and not folder:
         raise InputError(f"{path} is a directory", "give a file path for --out")
     parent = path.parent if str(path.parent) else Path(".")
     probe = parent

@@ -34,6 +34,7 @@ class ArtifactManifest:
     model: dict[str, Any]  # ModelConfig.to_dict()
     input_spec: dict[str, Any]  # InputSpec.to_dict()
     num_classes: int
+    class_names: list[str] = field(default_factory=list)  # index -> name ([] when the checkpoint has none)
     input_name: str = "input"
     output_name: str = "logits"
     input_shape: list[Any] = field(default_factory=list)  # e.g. [1, 3, 64, 64] or ["batch", 3, 64, 64]

@@ -1,5 +1,5 @@
-"""The quick recipe end to end: prune → PTQ + QAT → ONNX fp32/int8 + Core ML (+ TensorRT skipped) →
-validate → bench → manifest + report.
+"""The quick recipe end to end: prune → PTQ + QAT → ONNX fp32/int8 + web site fp32/int8 + Core ML
+(+ TensorRT skipped) → validate → bench → manifest + report.
 
 The default run uses recipes/demo_quick.yaml reduced (a cached tiny checkpoint instead of training,
 small calibration and eval sets, a few timing iterations); the full demo, as `make demo` runs it, is
@@ -66,6 +66,31 @@ def test_quick_recipe_runs_every_stage(quick):
     assert status["export/tensorrt-fp16"] == "skipped"
     assert not [k for k, v in status.items() if v == "failed"]
     assert quick.passed
+
+
+def test_quick_recipe_web_site_is_validated_in_the_browser_next_to_native(quick):
+    """The web target runs where Chromium and the onnxruntime-web files are; elsewhere it is skipped with
+    the reason (exit 2 semantics: a missing backend, not a failure)."""
+    from edgeattn.web.browser import browser_unavailable_reason
+    from edgeattn.web.ortfiles import files_unavailable_reason
+
+    status = {s.id: s.status for s in quick.steps}
+    m = json.loads(quick.manifest.read_text())
+    arts = {a["id"]: a for a in m["artifacts"]}
+    if files_unavailable_reason():
+        assert status["export/web-fp32"] == "skipped"
+        return
+    assert {status[f"export/web-{p}"] for p in ("fp32", "int8-ptq", "int8-qat")} == {"ran"}
+    if browser_unavailable_reason():
+        assert status["validate/web-fp32"] == "skipped"
+        return
+    web, native = arts["web-fp32"], arts["onnx-fp32"]
+    assert web["target"] == "web" and web["drift"]["agreement"] == 100.0
+    assert web["accuracy"]["top1"] == native["accuracy"]["top1"]
+    assert arts["web-int8-ptq"]["drift"]["agreement"] > 0
+    assert web["latency"][0]["median_ms"] > 0 and "onnxruntime-web" in web["latency"][0]["runtime"]
+    rows = [line for line in quick.report.read_text().splitlines() if line.startswith("| `")]
+    assert any("`web-fp32`" in r for r in rows) and any("`onnx-fp32`" in r for r in rows)
 
 
 def test_quick_recipe_artifacts_are_validated_and_benchmarked(quick):

@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
 @with_config(BenchConfig, flags={"batches": "--batch", "graph_optimization": "--graph-opt"})
 def bench(
     artifacts: list[Path] = typer.Argument(
-        ..., help="Artifacts to measure: checkpoints (.pt), .onnx, TensorRT engines, .mlpackage."
+        ...,
+        help="Artifacts to measure: checkpoints (.pt), .onnx, TensorRT engines, .mlpackage, web export folders.",
     ),
     baseline: Path = typer.Option(
         None, "--baseline", help="Artifact the others are compared with (default: the first FP32 one)."

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 def eval_command(
     artifact: Path = typer.Argument(
-        ..., help="Checkpoint (.pt), .onnx, TensorRT engine (.engine/.plan) or .mlpackage."
+        ..., help="Checkpoint (.pt), .onnx, TensorRT engine (.engine/.plan), .mlpackage or web export folder."
     ),
     data: str = typer.Option("builtin:digits", "--data", help="Data-set spec."),
     split: str = typer.Option("val", "--split", help="train, calib or val."),

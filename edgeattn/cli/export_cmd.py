@@ -83,9 +83,12 @@ def export_command(
     checkpoint: Path = typer.Argument(
         ..., help="Checkpoint to export (.pt: FP32, pruned, or quantized by `edgeattn quantize`)."
     ),
-    target: str = typer.Option(..., "--target", "-t", help="onnx, tensorrt or coreml."),
+    target: str = typer.Option(..., "--target", "-t", help=f"{', '.join(EXPORTERS.names())}."),
     out: Path = typer.Option(
-        ..., "--out", "-o", help=f"Artifact path (.onnx, .engine/.plan, .mlpackage). {OUT_HELP}"
+        ...,
+        "--out",
+        "-o",
+        help=f"Artifact path ({', '.join('/'.join(s or 'a folder' for s in e.suffixes) for _, e in EXPORTERS.items())}). {OUT_HELP}",
     ),
     data: str = typer.Option(
         None, "--data", help="Data set for calibration where needed (Core ML int8 activations)."
@@ -102,6 +105,7 @@ def export_command(
       edgeattn export mvit-int8.pt --target onnx --precision int8 --out exported/mvit-int8.onnx
       edgeattn export mvit.pt --target tensorrt --precision fp16 --out exported/mvit.engine
       edgeattn export mvit.pt --target coreml --precision int8-weights --out exported/mvit.mlpackage
+      edgeattn export mvit.pt --target web --out exported/site   (a static site: see `edgeattn web`)
     """
     from edgeattn.export import export_artifact, exporter_for
 

@@ -32,10 +32,15 @@ DATA = typer.Option("builtin:digits", "--data", help="Data-set spec (builtin:dig
 SPLIT = typer.Option("val", "--split", help="train, calib or val.")
 LIMIT = typer.Option(None, "--limit", help="Use only this many images (a fixed subset).")
 THREADS = typer.Option(None, "--threads", help="CPU threads for the runtimes.")
+RUNTIME = typer.Option(
+    None, "--runtime", help="Run the artifact(s) on this runner instead of their default (e.g. ort-web)."
+)
 
 
 def validate_command(
-    artifact: Path = typer.Argument(..., help="Artifact to check: .onnx, engine, .mlpackage or checkpoint."),
+    artifact: Path = typer.Argument(
+        ..., help="Artifact to check: .onnx, engine, .mlpackage, web export folder or checkpoint."
+    ),
     reference: Path = REFERENCE,
     data: str = DATA,
     split: str = SPLIT,
@@ -64,6 +69,7 @@ def validate_command(
     ),
     layerwise_samples: int = typer.Option(16, "--layerwise-samples", help="Images used for --layerwise."),
     threads: int = THREADS,
+    runtime: str = RUNTIME,
 ) -> None:
     """Check that an exported artifact still gives the reference's answers (exit 0 pass, 1 gate failed, 2 bad input).
 
@@ -105,6 +111,7 @@ def validate_command(
         limit=limit,
         layerwise_samples=layerwise_samples,
         threads=threads,
+        runtime=runtime,
     )
     info = report.artifact_info
     print_table(
@@ -139,7 +146,7 @@ def validate_command(
 
 def compare_command(
     artifacts: list[Path] = typer.Argument(
-        ..., help="Artifacts of one model: .onnx, engines, .mlpackage, checkpoints."
+        ..., help="Artifacts of one model: .onnx, engines, .mlpackage, web export folders, checkpoints."
     ),
     reference: Path = REFERENCE,
     data: str = DATA,
@@ -150,6 +157,7 @@ def compare_command(
     ),
     json_out: Path = JSON_OPTION,
     threads: int = THREADS,
+    runtime: str = RUNTIME,
 ) -> None:
     """Compare several artifacts of one model against its reference in one table.
 
@@ -162,7 +170,9 @@ def compare_command(
     for path in (markdown, json_out):
         if path is not None:
             check_writable(path)
-    report = compare_artifacts(artifacts, reference, data, split=split, limit=limit, threads=threads)
+    report = compare_artifacts(
+        artifacts, reference, data, split=split, limit=limit, threads=threads, runtime=runtime
+    )
     from rich.markup import escape
 
     title = escape(f"{len(artifacts)} artifacts vs {reference.name} — {data} [{split}], {report.n} images")

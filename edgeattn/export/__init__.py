@@ -14,7 +14,7 @@ from typing import Any
 
 from edgeattn.checkpoint import ModelHandle, load_checkpoint
 from edgeattn.errors import InputError
-from edgeattn.export import coreml, onnx, tensorrt  # noqa: F401  (each registers its exporter)
+from edgeattn.export import coreml, onnx, tensorrt, web  # noqa: F401  (each registers its exporter)
 from edgeattn.export.base import (
     EXPORTERS,
     QUANTIZED_KIND,
@@ -79,9 +79,12 @@ def export_artifact(
     target_options = {**cfg.options, **target_options}
     out = Path(out)
     if out.suffix.lower() not in exporter.suffixes:
+        endings = " or ".join(
+            f"ending in {s}" if s else "without a suffix (a folder)" for s in exporter.suffixes
+        )
         raise InputError(
             f"--out {out} does not suit target {target}",
-            f"give a path ending in {' or '.join(exporter.suffixes)} (e.g. {out.with_suffix(exporter.suffixes[0]).name})",
+            f"give a path {endings} (e.g. {out.with_suffix(exporter.suffixes[0]).name})",
         )
     unknown = sorted(set(target_options) - set(exporter.option_defaults))
     if unknown:
@@ -93,7 +96,7 @@ def export_artifact(
         batch_spec = BatchSpec.static(cfg.batch)
 
     # Cheap path checks first: a typo in --out must not cost a model load.
-    _check_outputs([out, manifest_path(out)], overwrite)
+    _check_outputs([out, manifest_path(out)], overwrite, folder=out if exporter.writes_folder else None)
     handle, source = _handle(ckpt)
     precision = cfg.precision
     if precision is None:
@@ -120,7 +123,7 @@ def export_artifact(
         overwrite=overwrite,
     )
     exporter.check(req)
-    _check_outputs(exporter.outputs(req), overwrite)
+    _check_outputs(exporter.outputs(req), overwrite, folder=out if exporter.writes_folder else None)
     return exporter.export(req)
 
 
@@ -131,7 +134,9 @@ def _handle(ckpt: Path | str | ModelHandle) -> tuple[ModelHandle, str]:
     return load_checkpoint(path), str(path)
 
 
-def _check_outputs(paths: list[Path], overwrite: bool) -> None:
+def _check_outputs(paths: list[Path], overwrite: bool, folder: Path | None = None) -> None:
+    """Refuse existing outputs without --overwrite, and folders where a file goes (`folder`: the one
+    output that is a folder, for targets that write one)."""
     seen = set()
     for path in paths:
         if path in seen:
@@ -141,6 +146,6 @@ def _check_outputs(paths: list[Path], overwrite: bool) -> None:
             raise InputError(
                 f"{path} already exists", "pass --overwrite to replace it, or choose another --out"
             )
-        if path.exists() and path.is_dir() and path.suffix != ".mlpackage":
+        if path.exists() and path.is_dir() and path != folder:
             raise InputError(f"{path} is a folder", "give a file path for --out")
-        check_writable(path, overwrite=True)
+        check_writable(path, overwrite=True, folder=path == folder)

@@ -104,7 +104,8 @@ class Exporter:
     """
 
     name: str = ""
-    suffixes: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()  # "" = a folder name without a suffix
+    writes_folder: bool = False  # the artifact is a folder (replaced as a whole on --overwrite)
     precisions: tuple[Precision, ...] = ()
     default_precision: Precision = "fp32"
     options: tuple[TargetOption, ...] = ()

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from edgeattn import __version__
+from edgeattn.checkpoint import ModelHandle
 from edgeattn.export.base import ExportRequest
 from edgeattn.manifest import ArtifactManifest, library_versions, write_manifest
 
@@ -51,6 +52,7 @@ def make_manifest(
         model=req.handle.config.to_dict(),
         input_spec=spec.to_dict(),
         num_classes=int(req.handle.config.num_classes),
+        class_names=class_names_of(req.handle),
         input_shape=[batch_dim, spec.channels, *spec.size],
         batch=req.batch.to_dict(),
         image_input=image_input,
@@ -61,6 +63,16 @@ def make_manifest(
         metrics=dict(req.handle.metrics),
         details=dict(details or {}),
     )
+
+
+def class_names_of(handle: ModelHandle) -> list[str]:
+    """The class names the model was trained with (recorded by `edgeattn train` in its history step),
+    or [] when unknown (imported weights, checkpoints from before names were recorded)."""
+    for step in reversed(handle.history):
+        names = step.get("classes")
+        if isinstance(names, list) and len(names) == int(handle.config.num_classes):
+            return [str(n) for n in names]
+    return []
 
 
 def publish_manifest(artifact: Path, manifest: ArtifactManifest) -> ArtifactManifest:

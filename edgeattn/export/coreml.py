@@ -269,6 +269,7 @@ def _predict_check(path: Path, req: ExportRequest, module: nn.Module) -> dict[st
 class CoreMLExporter(Exporter):
     name = "coreml"
     suffixes = (".mlpackage",)
+    writes_folder = True
     precisions = ("fp16", "fp32", "int8-weights", "int8")
     default_precision = "fp16"
     runner = "coreml"

@@ -6,7 +6,13 @@ its `Runner` subclass in `RUNNERS` and imports its heavy runtime lazily, so a ru
 installed fails with a clear `UnavailableError` only when used.
 """
 
-from edgeattn.runtime import coreml_runner, ort_runner, torch_runner, trt_runner  # noqa: F401  (registration)
+from edgeattn.runtime import (  # noqa: F401  (registration)
+    coreml_runner,
+    ort_runner,
+    ortweb_runner,
+    torch_runner,
+    trt_runner,
+)
 from edgeattn.runtime.base import RUNNERS, Runner, artifact_kind, open_runner, suffix_kinds
 
 __all__ = ["RUNNERS", "Runner", "artifact_kind", "open_runner", "suffix_kinds"]

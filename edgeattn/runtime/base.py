@@ -31,6 +31,10 @@ class Runner:
     precision: Precision = "fp32"
     max_batch: int | None = None  # None: any batch size
     image_input: bool = False  # the artifact takes 0..255 images and normalises itself
+    # Set where the runtime times each run itself (e.g. performance.now() inside a browser page): `run`
+    # then leaves that latency in `run_ms`, and benchmarks time with it instead of the host's clock.
+    run_clock: str = ""
+    run_ms: float | None = None
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Logits (N, classes) for a prepared float32 NCHW batch (see `prepare`)."""
@@ -85,6 +89,11 @@ class Runner:
     def kinds_served(cls) -> tuple[str, ...]:
         return cls.serves or (cls.kind,)
 
+    @classmethod
+    def recognises(cls, path: Path) -> bool:
+        """Whether `path` is an artifact of this runner's own kind (by default: by its suffix)."""
+        return path.suffix.lower() in cls.suffixes
+
 
 RUNNERS: Registry[type[Runner]] = Registry("runtime")
 
@@ -95,20 +104,32 @@ def suffix_kinds() -> dict[str, str]:
 
 
 def artifact_kind(path: Path | str) -> str:
+    """The runner kind whose own artifacts `path` is (the first runner that recognises it)."""
     path = Path(path)
+    for name, runner in RUNNERS.items():
+        if runner.recognises(path):
+            return name
     kinds = suffix_kinds()
-    kind = kinds.get(path.suffix.lower())
-    if kind is None:
-        raise InputError(
-            f"cannot tell what kind of artifact {path} is", f"use one of: {', '.join(sorted(kinds))}"
-        )
-    return kind
+    raise InputError(
+        f"cannot tell what kind of artifact {path} is",
+        f"use one of: {', '.join(sorted(kinds))}, or a folder written by `edgeattn export --target web`",
+    )
 
 
 def open_runner(path: Path | str, runtime: str | None = None, **options: Any) -> Runner:
-    """Open `path` on `runtime` (default: the runtime its kind is served by)."""
+    """Open `path` on `runtime` (default: the runtime its kind is served by); a runtime that cannot
+    run that kind of artifact is refused in one line."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"artifact {path} does not exist", "check the path")
-    kind = runtime or artifact_kind(path)
-    return RUNNERS.get(kind)(path, **options)
+    if runtime in (None, "auto"):
+        return RUNNERS.get(artifact_kind(path))(path, **options)
+    runner = RUNNERS.get(runtime)
+    kind = artifact_kind(path)
+    if kind not in runner.kinds_served():
+        able = [name for name, r in RUNNERS.items() if kind in r.kinds_served()]
+        raise InputError(
+            f"--runtime {runtime} cannot run {path.name} (a {kind} artifact)",
+            f"use --runtime {' or '.join(able)}, or export the model for {runtime}",
+        )
+    return runner(path, **options)

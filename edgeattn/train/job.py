@@ -72,6 +72,7 @@ def train_checkpoint(
     handle.with_step(
         "train",
         data=data,
+        classes=list(train_set.classes),
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
         lr=cfg.lr,

@@ -134,8 +134,10 @@ def compare_artifacts(
     limit: int | None = None,
     gates: Gates | None = None,
     threads: int | None = None,
+    runtime: str | None = None,
 ) -> CompareReport:
-    """One reference run, then every artifact on its own runtime; Δ columns are artifact minus reference."""
+    """One reference run, then every artifact on `runtime` (default: its own); Δ columns are artifact
+    minus reference."""
     if not artifacts:
         raise InputError(
             "no artifacts to compare",
@@ -149,7 +151,7 @@ def compare_artifacts(
     try:
         for path in map(Path, artifacts):
             try:
-                runner = open_runner(path, threads=threads)
+                runner = open_runner(path, runtime, threads=threads)
             except UnavailableError as exc:
                 opened.append((path, None, exc.one_line(), []))
                 continue

@@ -155,8 +155,10 @@ def validate_artifact(
     layerwise_samples: int = 16,
     layerwise_verify: int = 3,
     threads: int | None = None,
+    runtime: str | None = None,
 ) -> ValidationReport:
-    """Compare `artifact` (any runnable kind) with `reference` (the FP32 checkpoint) on `data`.
+    """Compare `artifact` (any runnable kind, on `runtime` or its own) with `reference` (the FP32
+    checkpoint) on `data`.
 
     Reports go to the given paths (written even when a gate fails); the caller decides what a failed
     gate means (the CLI exits 1).
@@ -171,7 +173,7 @@ def validate_artifact(
             check_writable(Path(out))
     ref_runner = open_reference(reference, threads)
     try:
-        art_runner = open_runner(artifact, threads=threads)
+        art_runner = open_runner(artifact, runtime, threads=threads)
         try:
             warnings = check_compatible(art_runner, ref_runner, artifact, reference)
             if layerwise:

@@ -8,8 +8,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeattn.pipeline.state import RunState
+from edgeattn.pipeline.state import ArtifactInfo, RunState
 from edgeattn.pipeline.steps import Step, stage
+
+
+def servable(
+    arts: list[ArtifactInfo], runtime: str
+) -> tuple[list[ArtifactInfo], list[tuple[ArtifactInfo, str]]]:
+    """The artifacts `runtime` can run (all for auto), and the others with their kind: a recipe may
+    time, say, every ONNX also in the browser (`runtimes: [auto, ort-web]`) beside Core ML exports."""
+    from edgeattn.runtime import RUNNERS, artifact_kind
+
+    if runtime == "auto":
+        return list(arts), []
+    served, rest = [], []
+    kinds = RUNNERS.get(runtime).kinds_served()
+    for a in arts:
+        kind = artifact_kind(a.path)
+        if kind in kinds:
+            served.append(a)
+        else:
+            rest.append((a, kind))
+    return served, rest
 
 
 @stage("bench", 60, "measure latency of every artifact (FP32 vs INT8 in the same run)")
@@ -31,15 +51,19 @@ def plan_bench(state: RunState) -> list[Step]:
     }
 
     def run() -> dict[str, Any]:
-        from edgeattn.bench import bench_artifacts, write_bench_plot
+        from edgeattn.bench import Skipped, bench_artifacts, write_bench_plot
         from edgeattn.fileio import write_json
 
         reports = {}
         for rt in b.runtimes:
+            served, not_served = servable(arts, rt)
             report = bench_artifacts(
-                [a.path for a in arts], b.config(rt), baseline=baseline.path, labels=labels, extras=extras,
+                [a.path for a in served], b.config(rt), labels=labels, extras=extras,
+                baseline=baseline.path if baseline in served else None,
                 title=f"{state.loaded.name}: latency ({rt})",
             )  # fmt: skip
+            for a, kind in not_served:
+                report.skipped.append(Skipped(str(a.path), a.id, rt, f"{rt} does not run {kind} artifacts"))
             write_bench_plot(report, plots[rt])
             reports[rt] = report.to_dict()
         write_json(json_out, {"format": "edgeattn.pipeline.bench", "reports": reports})
