@@ -47,6 +47,7 @@ COMMAND_MODULES = [
     "edgeattn.cli.import_cmd",
     "edgeattn.cli.export_cmd",
     "edgeattn.cli.bench_cmd",
+    "edgeattn.cli.device_cmd",
     "edgeattn.cli.run_cmd",
     "edgeattn.cli.recipe_cmd",
 ]

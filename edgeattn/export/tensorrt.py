@@ -34,7 +34,7 @@ from edgeattn.export.base import EXPORTERS, Exporter, ExportRequest, TargetOptio
 from edgeattn.export.common import make_manifest, publish_manifest
 from edgeattn.export.onnx import ATOL_OPTION, EXPORTER_OPTION, build_onnx, check_onnx_request
 from edgeattn.fileio import atomic_output, sha256_of, write_text
-from edgeattn.manifest import ArtifactManifest, manifest_path
+from edgeattn.manifest import ArtifactManifest, manifest_path, read_manifest
 from edgeattn.runtime.trt_runner import (
     INSTALL_HINT,
     cuda_call,
@@ -206,6 +206,14 @@ class TensorRTExporter(Exporter):
             Path,
         ),
         TargetOption("strongly_typed", None, "None: strongly typed for int8 on TensorRT >= 10."),
+        TargetOption(
+            "device",
+            None,
+            "tensorrt: build the engine on this device (ssh://user@host[?python=PATH]) and copy it back.",
+            "--device",
+            str,
+        ),
+        TargetOption("ssh_config", None, "tensorrt: ssh config file for --device.", "--ssh-config", Path),
         TargetOption("verbose_log", False, "Keep TensorRT's verbose builder log."),
         EXPORTER_OPTION,
         ATOL_OPTION,
@@ -253,6 +261,8 @@ class TensorRTExporter(Exporter):
             ),
         )
         command = trtexec_command(req, onnx_path)
+        if req.options.get("device") not in (None, "", "local"):
+            return self._export_on_device(req, onnx_path, command)
         try:
             require_tensorrt_gpu()
         except UnavailableError as exc:
@@ -272,6 +282,33 @@ class TensorRTExporter(Exporter):
             },
         )
         return publish_manifest(req.out, manifest)
+
+    def _export_on_device(self, req: ExportRequest, onnx_path: Path, command: str) -> ArtifactManifest:
+        """The engine built on `--device` (edgeattn.device.tensorrt_build), fetched beside its ONNX."""
+        from edgeattn.device import device_config
+        from edgeattn.device.tensorrt_build import build_on_device
+        from edgeattn.errors import DeviceError
+
+        spec = req.handle.input_spec
+        try:
+            built = build_on_device(
+                device_config(req.options["device"], ssh_config=req.options.get("ssh_config")),
+                onnx_path, req.out, log_path_for(req.out), precision=req.precision,
+                batch={**req.batch.to_dict(), "dynamic": req.batch.dynamic}, chw=(spec.channels, *spec.size),
+                input_name=read_manifest(onnx_path).input_name, workspace_mib=int(req.options["workspace_mib"]),
+                strongly_typed=req.options.get("strongly_typed"),
+            )  # fmt: skip
+        except DeviceError as exc:
+            raise DeviceError(
+                f"{exc.problem}; the TensorRT-ready ONNX was written and validated: {onnx_path}", exc.fix
+            ) from None
+        details = {
+            **built,
+            "onnx": onnx_path.name,
+            "onnx_sha256": sha256_of(onnx_path),
+            "trtexec_equivalent": command,
+        }
+        return publish_manifest(req.out, make_manifest(req, versions=("onnxslim",), details=details))
 
 
 EXPORTERS.register("tensorrt", TensorRTExporter())
