@@ -124,13 +124,14 @@ def test_device_check_reports_what_the_device_is(run_cli, loopback_device):
     assert dev.wait_no_agents() == []
 
 
-def test_device_check_local(run_cli):
+def test_device_check_local(run_cli, tmp_path):
     import sys
 
-    code, out, _ = run_cli("device", "check", "local", "--json")
+    code, out, _ = run_cli("device", "check", f"local?dir={tmp_path}", "--json")  # the agent's cache: tmp
     assert code == 0
     facts = json.loads(out)
     assert facts["url"] == "local" and facts["python_executable"] == sys.executable
+    assert facts["cpu"] == cpu_info() and list(tmp_path.glob("agent-*.py"))
 
 
 @pytest.mark.parametrize("artifact", ["fp32", "int8"])
@@ -256,3 +257,16 @@ def test_ssh_config_from_the_environment(run_cli, loopback_device, monkeypatch):
     assert code == 0, err
     assert json.loads(out)["python_executable"] == loopback_device.python
     assert os.environ["EDGEATTN_SSH_CONFIG"] == str(loopback_device.ssh_config)
+
+
+def test_local_with_another_python_runs_through_the_agent(run_cli, loopback_device, tmp_path):
+    """`local?python=...` is this machine as a device: the same agent, another interpreter."""
+    url = f"local?python={loopback_device.python}&dir={tmp_path / 'cache'}"
+    args = ["eval", fp32_onnx(KEY), "--data", "builtin:digits", "--limit", "40"]
+    code, _, err = run_cli(*args, "--json", tmp_path / "there.json", "--device", url)
+    assert code == 0, err
+    assert run_cli(*args, "--json", tmp_path / "here.json")[0] == 0
+    there, here = (json.loads((tmp_path / n).read_text()) for n in ("there.json", "here.json"))
+    assert there["top1"] == here["top1"] and there["device"]["python_executable"] == loopback_device.python
+    assert there["runtime"].endswith(f"on local (python {loopback_device.python})")
+    assert list((tmp_path / "cache").glob("agent-*.py"))

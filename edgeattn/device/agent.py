@@ -954,12 +954,14 @@ def own_group():
 
 
 class Watchdog(threading.Thread):
-    """Kills this job's processes when one request runs past its time, and exits when the host has been
-    silent for longer than that: a device is never left working after the host gave up."""
+    """Kills this job's processes when one request runs past its time limit (the host gave up, or died
+    without a word), and when the host has been silent far longer (a connection that hangs open; a
+    closed one ends the agent at once through end-of-input)."""
 
     def __init__(self, limit_s):
         threading.Thread.__init__(self, daemon=True)
         self.limit_s = float(limit_s)
+        self.idle_limit_s = max(4 * self.limit_s, 3600.0)
         self.busy_since, self.idle_since = None, time.monotonic()
 
     def busy(self):
@@ -973,7 +975,7 @@ class Watchdog(threading.Thread):
             time.sleep(0.5)
             now, since = time.monotonic(), self.busy_since
             if (since is not None and now - since > self.limit_s) or (
-                since is None and now - self.idle_since > self.limit_s
+                since is None and now - self.idle_since > self.idle_limit_s
             ):
                 group = own_group()
                 if group is not None:
@@ -1101,6 +1103,8 @@ def serve(args):
     limit = float(args.get("--timeout", 1800))
     hello = {"op": "hello", "protocol": PROTOCOL, "pid": os.getpid(), "pgid": own_group(),
              "python": platform.python_version(), "executable": sys.executable}  # fmt: skip
+    threads = int(args["--threads"]) if args.get("--threads") else None
+    hello["pinned_cpus"] = configure(threads, "--pin" in args)  # before numpy starts its thread pool
     try:
         import numpy  # noqa: F401
     except Exception as exc:  # noqa: BLE001
@@ -1111,8 +1115,6 @@ def serve(args):
         )
         write_frame(out, dict(hello, ok=False, error=error.to_dict()))
         return 3
-    threads = int(args["--threads"]) if args.get("--threads") else None
-    hello["pinned_cpus"] = configure(threads, "--pin" in args)
     write_frame(out, dict(hello, ok=True))
     watchdog = Watchdog(limit)
     watchdog.start()

@@ -51,6 +51,14 @@ class DeviceConfig(StageConfig):
             raise PydanticCustomError("bad_device", "{msg}", {"msg": exc.one_line()}) from None
         return v.strip() or "local"
 
+    @classmethod
+    def build(cls, base=None, flags=None, **values: Any) -> DeviceConfig:  # type: ignore[override]
+        """As `StageConfig.build`, but a bad URL is its own one line (what is wrong, an example)."""
+        if values.get("url") is not None:
+            url = parse_device_url(str(values["url"]))
+            TRANSPORTS.get(url.scheme)
+        return super().build(base, flags, **values)
+
     @property
     def parsed(self) -> DeviceURL:
         return parse_device_url(self.url)

@@ -59,7 +59,7 @@ class AgentSession:
         ]
         for t in self._threads:
             t.start()
-        hello = self._receive(max(HELLO_TIMEOUT_S, 0.0), "starting the device agent", limit=self.timeout)
+        hello = self._receive(HELLO_TIMEOUT_S, "starting the device agent", limit=self.timeout)
         self.pid, self.pgid = int(hello.get("pid") or 0), hello.get("pgid")
         self.python = hello.get("python")
         self.pinned_cpus = hello.get("pinned_cpus")
@@ -71,12 +71,21 @@ class AgentSession:
     def _read_frames(self) -> None:
         stream = self.proc.stdout
         assert stream is not None
+        started = False
         try:
             while True:
                 line = stream.readline()
                 if not line:
                     break
-                header = json.loads(line.decode("utf-8"))
+                try:
+                    header = json.loads(line.decode("utf-8"))
+                except ValueError:
+                    if started:
+                        raise
+                    # a login script that prints on non-interactive shells: not ours, keep reading
+                    self.stderr_tail.append(f"(stdout before the agent started) {line[:200]!r}")
+                    continue
+                started = True
                 n = int(header.get("nbytes", 0))
                 payload = stream.read(n) if n else b""
                 if len(payload) < n:

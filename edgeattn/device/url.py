@@ -46,6 +46,9 @@ def parse_device_url(text: str) -> DeviceURL:
     text = str(text).strip()
     if text in ("", "local", "local://"):
         return DeviceURL("local", text="local")
+    given = text
+    if text.startswith("local?"):  # local?python=...: this machine, another interpreter
+        text = "local://" + text[len("local") :]
     if "://" not in text:
         raise InputError(
             f"device {text!r} is not a device URL",
@@ -66,7 +69,7 @@ def parse_device_url(text: str) -> DeviceURL:
     if scheme == "local":
         if parts.netloc or parts.path.strip("/"):
             raise InputError(f"device URL {text!r}: local names this machine only", "write local")
-        return DeviceURL("local", python=values.get("python"), dir=values.get("dir"), text=text)
+        return DeviceURL("local", python=values.get("python"), dir=values.get("dir"), text=given)
     if parts.password is not None:
         raise InputError(
             f"device URL {text!r} contains a password",
