@@ -162,7 +162,17 @@ def devices_entry(state: RunState) -> dict[str, Any]:
         or any("local" in a.validations for a in state.artifacts.values())
         else set()
     )
-    out: dict[str, Any] = {name: {"summary": "this machine (see platform)"} for name in sorted(used)}
+    out: dict[str, Any] = {}
+    if used:
+        from edgeattn.device.agent import cpu_facts
+
+        here = {
+            "name": "local",
+            "cpu": cpu_facts(),
+            "system": platform.system(),
+            "python": platform.python_version(),
+        }
+        out["local"] = {"url": "local", "summary": f"this machine — {summary(here).removeprefix('local: ')}"}
     for name, block in state.devices.items():
         out[name] = {"url": block.get("url"), "summary": summary(block), "facts": block}
     return out
