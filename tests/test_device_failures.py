@@ -185,3 +185,4 @@ def test_the_device_stops_on_its_own_when_edgeattn_dies(loopback_device):
     assert loopback_device.agent_processes("serve")  # nobody stopped it from here...
     assert loopback_device.wait_no_agents(60) == []  # ...its watchdog did: 4 s + grace, then its group
     assert time.monotonic() - killed > 3
+    loopback_device.stop_clients()  # the killed edgeattn's ssh master would linger for ControlPersist

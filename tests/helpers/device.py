@@ -102,6 +102,7 @@ class LoopbackDevice:
         return self.agent_processes()
 
     def stop(self) -> None:
+        self.stop_clients()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -109,6 +110,26 @@ class LoopbackDevice:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+
+    def stop_clients(self) -> None:
+        """ssh clients of this device still running here (a master connection whose edgeattn was
+        killed on purpose lingers for its ControlPersist time): found by this device's own ssh
+        config path, stopped, and their control folders removed."""
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith("ssh") and str(self.ssh_config) in argv:
+                control = [a.split("=", 1)[1] for a in argv if a.startswith("ControlPath=")]
+                try:
+                    os.kill(int(entry.name), 15)
+                except OSError:
+                    continue
+                for path in control:
+                    shutil.rmtree(Path(path).parent, ignore_errors=True)
 
 
 def start_sshd(root: Path, python: str) -> LoopbackDevice:
