@@ -1,7 +1,7 @@
 """The two ways a command can fail on purpose, mapped by the CLI to exit codes.
 
 `InputError` (exit 2): the user handed us something we cannot use; the message names the problem and
-the fix. `GateFailure` (exit 1): the work ran, but a check the user asked for did not hold.
+the fix (`DeviceError`: the device named by `--device` cannot do the work). `GateFailure` (exit 1): the work ran, but a check the user asked for did not hold.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ class InputError(EdgeAttnError):
 
 class UnavailableError(InputError):
     """A backend this machine lacks (TensorRT without a GPU, Core ML predictions off macOS)."""
+
+
+class DeviceError(InputError):
+    """A device could not do what was asked: unreachable, refused login, changed host key, no Python or
+    runtime there, killed (out of memory), timed out (exit 2, like any input the user must fix)."""
 
 
 class GateFailure(EdgeAttnError):

@@ -43,3 +43,35 @@ def run_cli(capsys):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def loopback_sshd(tmp_path_factory):
+    """A real ssh device: OpenSSH's sshd on 127.0.0.1 only, throwaway host and client keys; its
+    default Python is this interpreter (see `loopback_device` for a device without torch)."""
+    import sys
+
+    from helpers.device import start_sshd, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"no loopback ssh device: {reason}")
+    device = start_sshd(tmp_path_factory.mktemp("device"), sys.executable)
+    yield device
+    device.stop()
+
+
+@pytest.fixture(scope="session")
+def loopback_device(loopback_sshd):
+    """The loopback ssh device with a Python that has numpy and onnxruntime only (no torch, no
+    edgeattn), built once and cached."""
+    import dataclasses
+    import subprocess
+
+    from helpers.device import device_python
+
+    try:
+        python = device_python()
+    except (RuntimeError, subprocess.CalledProcessError) as exc:  # e.g. no package index reachable
+        pytest.skip(f"cannot build the device's Python (venv + pip install numpy onnxruntime): {exc}")
+    return dataclasses.replace(loopback_sshd, python=python)

@@ -13,7 +13,9 @@ from edgeattn.cli.export_cmd import export_command
 from edgeattn.cli.prune_cmd import prune
 from edgeattn.cli.quantize_cmd import quantize
 from edgeattn.cli.train_cmd import train
+from edgeattn.cli.validate_cmd import validate_command
 from edgeattn.config import StageConfig
+from edgeattn.device import DeviceConfig
 from edgeattn.errors import InputError
 from edgeattn.export import export_artifact
 from edgeattn.export.config import ExportConfig, ExportShape
@@ -32,6 +34,7 @@ STAGES = [
     (QuantizeConfig, quantize, schema.QuantMethod, quantize_checkpoint),
     (ExportConfig, export_command, schema.ExportSection, export_artifact),
     (BenchConfig, bench, schema.BenchSection, None),
+    (DeviceConfig, validate_command, schema.DeviceSection, None),
 ]
 
 

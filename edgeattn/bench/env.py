@@ -11,97 +11,23 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-# Flags that decide how fast FP32/INT8 kernels can be (x86 names from /proc/cpuinfo, ARM "Features").
-SIMD_FLAGS = (
-    "sse4_2",
-    "avx",
-    "avx2",
-    "fma",
-    "f16c",
-    "avx512f",
-    "avx512bw",
-    "avx512vl",
-    "avx512_vnni",
-    "avx_vnni",
-    "avx512_bf16",
-    "amx_tile",
-    "amx_int8",
-    "amx_bf16",
-    "asimd",
-    "asimddp",
-    "i8mm",
-    "sve",
-    "bf16",
-)
-INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+from edgeattn.device import agent
 
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
+# The SIMD flags and the CPU parser are the device agent's (one implementation for here and devices).
+SIMD_FLAGS, INT8_DOT_FLAGS = agent.SIMD_FLAGS, agent.INT8_DOT_FLAGS
 
 
 def cpu_info(cpuinfo_text: str | None = None) -> dict[str, Any]:
-    """CPU model, SIMD flags and core counts (Linux: /proc/cpuinfo; elsewhere what platform tells)."""
-    text = _read("/proc/cpuinfo") if cpuinfo_text is None else cpuinfo_text
-    model, flags, cores = "", set(), set()
-    physical = core = None
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key, value = key.strip().lower(), value.strip()
-        if key in ("model name", "hardware", "cpu model") and not model:
-            model = value
-        elif key in ("flags", "features") and not flags:
-            flags = set(value.split())
-        elif key == "physical id":
-            physical = value
-        elif key == "core id":
-            core = value
-        elif not line.strip() and core is not None:
-            cores.add((physical, core))
-            physical = core = None
-    if core is not None:
-        cores.add((physical, core))
-    if not model:
-        model = _mac_cpu_model() or platform.processor() or platform.machine()
-    logical = os.cpu_count() or 1
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else logical
-    return {
-        "model": model,
-        "arch": platform.machine(),
-        "logical_cores": logical,
-        "physical_cores": len(cores) or None,
-        "usable_cores": usable,
-        "simd_flags": [f for f in SIMD_FLAGS if f in flags],
-        "int8_dot_product": any(f in flags for f in INT8_DOT_FLAGS),
-        "flag_count": len(flags),
-    }
-
-
-def _mac_cpu_model() -> str:
-    if sys.platform != "darwin":
-        return ""
-    try:
-        return subprocess.run(
-            ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
+    """CPU model, SIMD flags and core counts (Linux: /proc/cpuinfo; macOS: sysctl; else platform)."""
+    return agent.cpu_facts(cpuinfo_text)
 
 
 def memory_total_mb() -> float | None:
-    for line in _read("/proc/meminfo").splitlines():
-        if line.startswith("MemTotal:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
+    return agent.memory_facts()[0]
 
 
 def runtime_versions() -> dict[str, str]:

@@ -94,7 +94,7 @@ def random_images(batch: int, height: int, width: int, seed: int) -> Any:
     return torch.randint(0, 256, (batch, 3, height, width), dtype=torch.uint8, generator=g)
 
 
-def _artifact_facts(runner: Any) -> dict[str, Any]:
+def artifact_facts(runner: Any) -> dict[str, Any]:
     """Model config, metrics and provenance, from the artifact's manifest or checkpoint."""
     manifest = getattr(runner, "manifest", None)
     handle = getattr(runner, "handle", None)
@@ -169,7 +169,7 @@ def measure_artifact(path: Path, runtime: str, settings: BenchConfig) -> dict[st
                 {"batch": batch, "status": "ok", "first_run_ms": first_ms, **latency_stats(samples, batch)}
             )
         peak = peak_rss_mb()
-        facts = _artifact_facts(runner)
+        facts = artifact_facts(runner)
         info = {"runtime": runner.runtime, "kind": runner.kind, "precision": runner.precision}
     finally:
         runner.close()

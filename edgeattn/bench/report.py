@@ -47,6 +47,7 @@ class BenchRow:
     sha256: str = ""
     source_kind: str = ""
     history: list[str] = field(default_factory=list)
+    device: str = "local"  # where it was measured: local, or the device's name (ssh://user@host)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,9 +74,10 @@ class BenchReport:
     baseline: str | None = None  # label of the baseline artifact
     notes: list[str] = field(default_factory=list)
     title: str = "edgeattn bench"
+    device: dict[str, Any] | None = None  # on a device: what `edgeattn device check` reports
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "format": FORMAT,
             "title": self.title,
             "baseline": self.baseline,
@@ -85,6 +87,16 @@ class BenchReport:
             "skipped": [s.to_dict() for s in self.skipped],
             "notes": list(self.notes),
         }
+        if self.device is not None:
+            data["device"] = self.device
+        return data
+
+    @property
+    def measured_on(self) -> str:
+        """Where the numbers were measured, as one line."""
+        from edgeattn.device.facts import summary
+
+        return summary(self.device) if self.device is not None else "local (this machine)"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BenchReport:
@@ -96,6 +108,7 @@ class BenchReport:
             baseline=data.get("baseline"),
             notes=list(data.get("notes", [])),
             title=data.get("title", "edgeattn bench"),
+            device=data.get("device"),
         )
 
     def table_rows(self) -> list[list[str]]:
@@ -173,6 +186,7 @@ def env_line(env: dict[str, Any]) -> str:
 def render_rich(report: BenchReport, console: Any = None) -> None:
     """Print the comparison table, the skipped artifacts with reasons, and the environment."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console(highlight=False)
@@ -193,7 +207,8 @@ def render_rich(report: BenchReport, console: Any = None) -> None:
         console.print(f"[yellow]skipped[/] {s.label}{where} on {s.runtime}: {s.reason}", soft_wrap=True)
     for note in report.notes:
         console.print(f"note: {note}", soft_wrap=True)
-    console.print(f"[dim]environment: {env_line(report.env)}[/]", soft_wrap=True)
+    console.print(f"measured on: {escape(report.measured_on)}", soft_wrap=True)
+    console.print(f"[dim]environment: {escape(env_line(report.env))}[/]", soft_wrap=True)
 
 
 MARKDOWN_COLUMNS = [
@@ -232,7 +247,12 @@ def markdown_row(r: BenchRow) -> list[str]:
 
 def to_markdown(report: BenchReport, heading_level: int = 3) -> str:
     """One report as Markdown: the table, skipped entries with reasons, notes."""
-    parts = [f"{'#' * heading_level} {report.title}", "", f"Baseline: {report.baseline or 'none'}.", ""]
+    parts = [
+        f"{'#' * heading_level} {report.title}",
+        "",
+        f"Measured on: {report.measured_on}. Baseline: {report.baseline or 'none'}.",
+        "",
+    ]
     parts.append(md_table(MARKDOWN_COLUMNS, [markdown_row(r) for r in report.rows]))
     if report.skipped:
         parts.append("")

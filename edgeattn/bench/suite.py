@@ -4,6 +4,8 @@ Every artifact is checked before any timing starts (a missing, corrupt or unreco
 the run at once with one clear line, exit 2), then measured in its own fresh process (see worker.py),
 one after another so that two measurements never compete for the cores. Artifacts whose runtime
 cannot run here (TensorRT without GPU, Core ML off macOS) become "skipped" entries with the reason.
+With a `device`, the device's agent times each artifact there in a fresh process of its own
+(`remote.py`); a device that cannot (unreachable, no runtime, killed) is one error, exit 2.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from edgeattn.bench.env import busy_warning, capture_environment
 from edgeattn.bench.harness import measure_artifact
 from edgeattn.bench.report import BenchReport, BenchRow, Skipped
 from edgeattn.bench.runtimes import resolve_runtime, unavailable_reason
+from edgeattn.device import Device, DeviceConfig, open_device
 from edgeattn.errors import InputError, UnavailableError
 from edgeattn.runtime import RUNNERS
 
@@ -149,6 +152,8 @@ def bench_artifacts(
     title: str = "edgeattn bench",
     notes: list[str] | None = None,
     timeout_s: float | None = None,
+    device: DeviceConfig | str | None = None,
+    device_label: str | None = None,
     **overrides: Any,
 ) -> BenchReport:
     """Measure every artifact at every batch size and compare each with the baseline.
@@ -156,10 +161,26 @@ def bench_artifacts(
     `config` (default `BenchConfig()`) with any of its fields replaced by `overrides` (e.g.
     `batches=[1, 8], threads=1`). `isolate=True` runs each artifact in a fresh process (per-artifact
     peak RSS, no shared thread pools); `extras[path]` may give `top1` (and `accuracy_note`, `macs`)
-    the artifact's own manifest does not carry. Returns a `BenchReport` (rows, skipped entries with
-    reasons, environment).
+    the artifact's own manifest does not carry. `device` (a `DeviceConfig` or URL; default local)
+    is where the artifacts run and are timed (`device_label`: its name in reports). Returns a
+    `BenchReport` (rows, skipped entries with reasons, environment, the device).
     """
     settings = BenchConfig.build(config, **overrides)
+    with open_device(device, label=device_label) as dev:
+        return _bench(dev, artifacts, settings, baseline, labels, extras, title, notes, timeout_s)
+
+
+def _bench(
+    dev: Device,
+    artifacts: list[Path],
+    settings: BenchConfig,
+    baseline: Path | None,
+    labels: Mapping[Path | str, str] | None,
+    extras: Mapping[Path | str, Mapping[str, Any]] | None,
+    title: str,
+    notes: list[str] | None,
+    timeout_s: float | None,
+) -> BenchReport:
     runtime, threads, pin, isolate = settings.runtime, settings.threads, settings.pin, settings.isolate
     paths = [Path(a) for a in artifacts]
     if baseline is not None and Path(baseline) not in paths:
@@ -174,10 +195,21 @@ def bench_artifacts(
     runtimes = {p: preflight(p, runtime) for p in paths}
     names = _labels(paths, labels)
     extra = {Path(k): dict(v) for k, v in (extras or {}).items()}
-    env = capture_environment(threads, pin, settings.model_dump(mode="json"))
     report = BenchReport(
-        env=env, settings=settings.model_dump(mode="json"), title=title, notes=list(notes or [])
+        env={}, settings=settings.model_dump(mode="json"), title=title, notes=list(notes or [])
     )
+    if dev.in_process:
+        env = capture_environment(threads, pin, settings.model_dump(mode="json"))
+    else:
+        from edgeattn.bench.remote import device_environment
+
+        for path, rt in runtimes.items():
+            dev.check_kind(rt, path)  # a checkpoint or .mlpackage fails before anything is copied
+        env = device_environment(dev, settings)
+        dev.require_numpy()
+        report.device = dev.block()
+        isolate = True  # the agent process per artifact is fresh on the device
+    report.env = env
     if not isolate:
         report.notes.append("all artifacts ran in one process: peak RSS accumulates over the artifacts")
     usable = env["cpu"].get("usable_cores") or 1
@@ -193,14 +225,19 @@ def bench_artifacts(
         for path in paths:
             rt = runtimes[path]
             progress.update(task, status=f"{names[path]} on {rt}")
-            reason = unavailable_reason(rt)
+            reason = unavailable_reason(rt) if dev.in_process else None
             if reason:
                 report.skipped.append(Skipped(str(path), names[path], rt, reason))
                 progress.advance(task)
                 continue
-            response = (
-                _run_isolated(path, rt, settings, timeout_s) if isolate else _run_inline(path, rt, settings)
-            )
+            if not dev.in_process:
+                from edgeattn.bench.remote import measure_on_device
+
+                response = {"ok": True, "result": measure_on_device(dev, path, rt, settings)}
+            elif isolate:
+                response = _run_isolated(path, rt, settings, timeout_s)
+            else:
+                response = _run_inline(path, rt, settings)
             if not response["ok"]:
                 error = response["error"]
                 if error["kind"] != "unavailable":
@@ -218,7 +255,7 @@ def bench_artifacts(
         )
     apply_baseline(report.rows, base)
     report.baseline = names.get(Path(base)) if base else None
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    load = os.getloadavg() if hasattr(os, "getloadavg") and dev.in_process else None
     env["load_average_end"] = [round(v, 2) for v in load] if load else None
     warning = busy_warning(env)
     if warning:
@@ -265,6 +302,7 @@ def _rows(
                 sha256=result.get("sha256", ""),
                 source_kind=result.get("source_kind", ""),
                 history=list(result.get("history", [])),
+                device=result.get("device", "local"),
             )
         )
     return rows

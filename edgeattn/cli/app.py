@@ -49,6 +49,7 @@ COMMAND_MODULES = [
     "edgeattn.cli.check_cmd",
     "edgeattn.cli.web_cmd",
     "edgeattn.cli.bench_cmd",
+    "edgeattn.cli.device_cmd",
     "edgeattn.cli.run_cmd",
     "edgeattn.cli.recipe_cmd",
 ]

@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from edgeattn.bench.config import BenchConfig
-from edgeattn.cli.common import JSON_OPTION, out
+from edgeattn.cli.common import JSON_OPTION, out, with_device
 from edgeattn.cli.options import with_config
+from edgeattn.device.config import DeviceConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -16,6 +17,7 @@ def register(app: typer.Typer) -> None:
 
 
 @with_config(BenchConfig, flags={"batches": "--batch", "graph_optimization": "--graph-opt"})
+@with_device
 def bench(
     artifacts: list[Path] = typer.Argument(
         ...,
@@ -32,13 +34,17 @@ def bench(
         None, "--plot", help="Write a PNG: latency per artifact (and accuracy vs latency).", dir_okay=False
     ),
     config: BenchConfig | None = None,
+    device: DeviceConfig | None = None,
 ) -> None:
     """Measure latency like the runtimes' own tools: fixed threads, warm-up, many runs, median/p90/p99.
 
     Each artifact runs in a fresh process (model load time and peak memory are its own). Artifacts
-    whose runtime is not on this machine are listed as skipped with the reason.
+    whose runtime is not on this machine are listed as skipped with the reason. With --device, the
+    artifacts are copied to the device and timed there by its own Python (numpy + the runtime).
 
-    Example: edgeattn bench exported/m.onnx exported/m-int8.onnx --batch 1 --batch 8 --threads 2 --json bench.json --plot bench.png
+    Examples:
+      edgeattn bench exported/m.onnx exported/m-int8.onnx --batch 1 --batch 8 --threads 2 --json bench.json --plot bench.png
+      edgeattn bench exported/m.onnx exported/m-int8.onnx --device ssh://pi@raspberrypi.local
     """
     from edgeattn.bench import bench_artifacts, to_markdown, write_bench_plot
     from edgeattn.bench.report import render_rich
@@ -53,7 +59,7 @@ def bench(
     for target in (json_out, markdown, plot):
         if target is not None:
             check_writable(target)
-    report = bench_artifacts(list(artifacts), config, baseline=baseline)
+    report = bench_artifacts(list(artifacts), config, baseline=baseline, device=device)
     render_rich(report, out)
     if json_out is not None:
         write_json(json_out, report.to_dict())

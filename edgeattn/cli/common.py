@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgeattn.cli.options import with_config
+from edgeattn.device.config import DeviceConfig
 from edgeattn.fileio import write_json
 
 out = Console(highlight=False)
@@ -34,3 +36,8 @@ def emit_json(data: Any, json_out: Path | None, stdout: bool = False) -> None:
 
 JSON_OPTION = typer.Option(None, "--json", help="Also write the result as JSON to this file.", dir_okay=False)
 OUT_HELP = "Where to write the result (written atomically: nothing half-written is left on failure)."
+
+# `--device URL`, `--ssh-config FILE`, `--device-timeout S` on every command that runs artifacts: the
+# command receives them as `device: DeviceConfig`.
+DEVICE_FLAGS = {"url": "--device", "timeout": "--device-timeout"}
+with_device = with_config(DeviceConfig, flags=DEVICE_FLAGS, param="device")

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import typer
 
-from edgeattn.cli.common import JSON_OPTION, emit_json, print_table
+from edgeattn.cli.common import JSON_OPTION, emit_json, print_table, with_device
+from edgeattn.device.config import DeviceConfig
 
 
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_command)
 
 
+@with_device
 def eval_command(
     artifact: Path = typer.Argument(
         ..., help="Checkpoint (.pt), .onnx, TensorRT engine (.engine/.plan), .mlpackage or web export folder."
@@ -26,6 +28,7 @@ def eval_command(
     ),
     threads: int = typer.Option(None, "--threads", help="CPU threads for the runtime."),
     json_out: Path = JSON_OPTION,
+    device: DeviceConfig | None = None,
 ) -> None:
     """Evaluate top-1/top-5 of an artifact on a split of a data set, on the artifact's own runtime.
 
@@ -33,9 +36,12 @@ def eval_command(
     """
     from rich.markup import escape
 
+    from edgeattn.device.facts import summary
     from edgeattn.evaluation.artifact import evaluate_artifact
 
-    result = evaluate_artifact(artifact, data, split, limit=limit, runtime=runtime, threads=threads)
+    result = evaluate_artifact(
+        artifact, data, split, limit=limit, runtime=runtime, threads=threads, device=device
+    )
     print_table(
         escape(f"{artifact.name} on {data} [{split}] — {result.runtime}"),
         ["metric", "value"],
@@ -44,6 +50,7 @@ def eval_command(
             ["top-5 %", f"{result.top5:.2f}"],
             ["images", result.n],
             ["precision", result.precision],
+            *([["device", summary(result.device)]] if result.device else []),
         ],
     )
     emit_json(result.to_dict(), json_out)

@@ -54,10 +54,12 @@ def with_config(
     flags: Mapping[str, str | tuple[str, ...]] | None = None,
     exclude: tuple[str, ...] = (),
     parsers: Mapping[str, Parser] | None = None,
+    param: str = "config",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a command that takes `config: cls`: it gets one CLI option per field of `cls` (but
-    `exclude`); `flags` renames flags (`"distill": "--distill/--no-distill"`), `parsers` read a field
-    from another CLI type first (`"target_macs": (str, parse_macs)`)."""
+    """Decorate a command that takes `config: cls` (or `param: cls`, so two configs can stack, e.g.
+    `BenchConfig` and `DeviceConfig`): it gets one CLI option per field of `cls` (but `exclude`);
+    `flags` renames flags (`"distill": "--distill/--no-distill"`), `parsers` read a field from another
+    CLI type first (`"target_macs": (str, parse_macs)`)."""
     flags, parsers = dict(flags or {}), dict(parsers or {})
     names = [n for n in cls.model_fields if n not in exclude]
 
@@ -85,9 +87,9 @@ def with_config(
             for name, (_, parse) in parsers.items():
                 given[name] = parse(given[name])
             shown = {n: flags_of(n, flags)[0].split("/")[0] for n in names}
-            return command(**values, config=cls.build(flags=shown, **given))
+            return command(**values, **{param: cls.build(flags=shown, **given)})
 
-        kept = [p for p in signature.parameters.values() if p.name != "config"]
+        kept = [p for p in signature.parameters.values() if p.name != param]
         wrapper.__signature__ = signature.replace(parameters=[*kept, *map(option, names)])  # type: ignore[attr-defined]
         return wrapper
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from edgeattn.cli.common import JSON_OPTION, emit_json, out, print_table
+from edgeattn.cli.common import JSON_OPTION, emit_json, out, print_table, with_device
+from edgeattn.device.config import DeviceConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -37,6 +38,7 @@ RUNTIME = typer.Option(
 )
 
 
+@with_device
 def validate_command(
     artifact: Path = typer.Argument(
         ..., help="Artifact to check: .onnx, engine, .mlpackage, web export folder or checkpoint."
@@ -70,14 +72,17 @@ def validate_command(
     layerwise_samples: int = typer.Option(16, "--layerwise-samples", help="Images used for --layerwise."),
     threads: int = THREADS,
     runtime: str = RUNTIME,
+    device: DeviceConfig | None = None,
 ) -> None:
     """Check that an exported artifact still gives the reference's answers (exit 0 pass, 1 gate failed, 2 bad input).
 
     Runs the artifact on its own runtime (with its manifest's preprocessing) and the FP32 reference in
     torch on the same images; reports accuracy, agreement, KL, logit errors, per-class deltas and a
-    confidence interval for the drop.
+    confidence interval for the drop. With --device, the artifact's predictions come from the device.
 
-    Example: edgeattn validate exported/mvit_int8.onnx --reference mvit.pt --data builtin:digits --junit drift.xml
+    Examples:
+      edgeattn validate exported/mvit_int8.onnx --reference mvit.pt --data builtin:digits --junit drift.xml
+      edgeattn validate exported/mvit_int8.onnx --reference mvit.pt --device ssh://nvidia@jetson.local
     """
     from rich.markup import escape
 
@@ -112,6 +117,7 @@ def validate_command(
         layerwise_samples=layerwise_samples,
         threads=threads,
         runtime=runtime,
+        device=device,
     )
     info = report.artifact_info
     print_table(
@@ -122,6 +128,8 @@ def validate_command(
         metric_rows(report),
     )
     out.print(escape(interval_line(report)))
+    if report.device is not None:
+        out.print(escape(f"artifact measured on: {report.measured_on}"), soft_wrap=True)
     worse = worse_class_rows(report, 5)
     if worse:
         print_table(
@@ -144,6 +152,7 @@ def validate_command(
     out.print("[green]all gates passed[/]")
 
 
+@with_device
 def compare_command(
     artifacts: list[Path] = typer.Argument(
         ..., help="Artifacts of one model: .onnx, engines, .mlpackage, web export folders, checkpoints."
@@ -158,6 +167,7 @@ def compare_command(
     json_out: Path = JSON_OPTION,
     threads: int = THREADS,
     runtime: str = RUNTIME,
+    device: DeviceConfig | None = None,
 ) -> None:
     """Compare several artifacts of one model against its reference in one table.
 
@@ -171,12 +181,16 @@ def compare_command(
         if path is not None:
             check_writable(path)
     report = compare_artifacts(
-        artifacts, reference, data, split=split, limit=limit, threads=threads, runtime=runtime
+        artifacts, reference, data, split=split, limit=limit, threads=threads, runtime=runtime, device=device
     )
     from rich.markup import escape
 
     title = escape(f"{len(artifacts)} artifacts vs {reference.name} — {data} [{split}], {report.n} images")
     print_table(title, COLUMNS, [[escape(c) for c in row] for row in table_rows(report)])
+    if report.device is not None:
+        from edgeattn.device.facts import summary
+
+        out.print(escape(f"artifacts measured on: {summary(report.device)}"), soft_wrap=True)
     if markdown is not None:
         write_text(markdown, to_markdown(report))
     emit_json(report.to_dict(), json_out)

@@ -31,6 +31,7 @@ class EvalResult(StageResult):
     top1: float
     top5: float
     n: int
+    device: dict[str, Any] | None = None  # where it ran, when not here (`edgeattn device check`'s facts)
     # Per-image top-1 correctness (numpy bool array) for paired comparisons; not written to JSON.
     hits: Any = Field(default=None, exclude=True)
 
@@ -52,26 +53,31 @@ def evaluate_artifact(
     runtime: str | None = None,
     threads: int | None = None,
     with_hits: bool = False,
+    device: Any = None,
+    device_label: str | None = None,
 ) -> EvalResult:
     """top-1/top-5 of `artifact` on a split of `data`; `runtime` overrides the artifact's default runner.
 
-    `with_hits` keeps `hits`, the per-image top-1 correctness, for paired comparisons of two
-    artifacts on the same images.
+    `device` (a `DeviceConfig` or URL, default local) is where the artifact runs. `with_hits` keeps
+    `hits`, the per-image top-1 correctness, for paired comparisons of two artifacts on the same
+    images.
     """
     from edgeattn.data import load_split
-    from edgeattn.runtime import open_runner
+    from edgeattn.device import open_device
 
     artifact = Path(artifact)
     if limit is not None and limit < 1:
         raise InputError(f"--limit {limit} must be at least 1", "give a positive number of images")
-    runner = open_runner(artifact, runtime, threads=threads)
-    try:
-        dataset = load_split(data, split, runner.input_spec.size[0]).subset(limit)
-        check_data_fits(runner.num_classes, dataset.num_classes, artifact, data)
-        logits = predict_all(runner, dataset.images, f"eval {artifact.name}")
-        info = runner.info()
-    finally:
-        runner.close()
+    with open_device(device, label=device_label) as dev:
+        runner = dev.open_runner(artifact, runtime, threads=threads)
+        try:
+            dataset = load_split(data, split, runner.input_spec.size[0]).subset(limit)
+            check_data_fits(runner.num_classes, dataset.num_classes, artifact, data)
+            logits = predict_all(runner, dataset.images, f"eval {artifact.name}")
+            info = runner.info()
+        finally:
+            runner.close()
+        block = None if dev.in_process else dev.block()
     labels = dataset.labels.numpy()
     hits = topk_hits(logits, labels, 1)
     return EvalResult(
@@ -84,5 +90,6 @@ def evaluate_artifact(
         top1=100.0 * float(hits.mean()),
         top5=100.0 * float(topk_hits(logits, labels, 5).mean()),
         n=int(len(labels)),
+        device=block,
         hits=hits if with_hits else None,
     )

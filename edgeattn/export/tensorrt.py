@@ -21,7 +21,7 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-from edgeattn.errors import InputError, UnavailableError
+from edgeattn.errors import DeviceError, InputError, UnavailableError
 from edgeattn.export.base import EXPORTERS, Exporter, ExportRequest, TargetOption
 from edgeattn.export.common import make_manifest, publish_manifest
 from edgeattn.export.onnx import (
@@ -41,6 +41,7 @@ from edgeattn.export.tensorrt_versions import (
 )
 from edgeattn.fileio import atomic_output, sha256_of
 from edgeattn.manifest import ArtifactManifest, manifest_path
+from edgeattn.onnx.graph import INPUT_NAME
 from edgeattn.runtime.trt_runner import INSTALL_HINT, require_tensorrt_gpu
 
 TIMING_CACHE_NAME = "tensorrt-timing.cache"
@@ -140,6 +141,15 @@ class TensorRTExporter(Exporter):
             "None: the version's choice (8.6 never, 10.x for int8, 11.x always).",
         ),
         TargetOption("verbose_log", False, "Keep TensorRT's verbose builder log."),
+        TargetOption(
+            "device",
+            None,
+            "tensorrt: build the engine on this device (ssh://user@host[?python=PATH]), for its TensorRT "
+            "version, and copy it back.",
+            "--device",
+            str,
+        ),
+        TargetOption("ssh_config", None, "tensorrt: ssh config file for --device.", "--ssh-config", Path),
         EXPORTER_OPTION,
         FP16_IO_OPTION,
         ATOL_OPTION,
@@ -186,7 +196,27 @@ class TensorRTExporter(Exporter):
         return [req.out, manifest_path(req.out), onnx_path, manifest_path(onnx_path), log_path_for(req.out)]
 
     def export(self, req: ExportRequest) -> ArtifactManifest:
+        if req.options.get("device") not in (None, "", "local"):
+            return self._export_on_device(req)
         plan = plan_for(req)
+        onnx_path, command = self._write_onnx(req, plan)
+        self._require_build_here(plan, onnx_path, command)
+        built = build_engine(
+            onnx_path,
+            req.out,
+            BuildOptions(
+                precision=req.precision,
+                strongly_typed=plan.strongly_typed,
+                profile=(req.batch.min, req.batch.opt, req.batch.max) if req.batch.dynamic else None,
+                workspace_mib=int(req.options["workspace_mib"]),
+                timing_cache=timing_cache_for(req),
+                verbose_log=bool(req.options.get("verbose_log")),
+            ),
+        )
+        return self._publish_engine(req, plan, onnx_path, command, built)
+
+    def _write_onnx(self, req: ExportRequest, plan: BuildPlan) -> tuple[Path, str]:
+        """Write, validate and lint the ONNX the engine is built from; returns it and the trtexec command."""
         onnx_req = self._onnx_request(req, plan)
         onnx_path = onnx_req.out
         with atomic_output(onnx_path) as tmp:
@@ -208,19 +238,46 @@ class TensorRTExporter(Exporter):
                 },
             ),
         )
-        self._require_build_here(plan, onnx_path, command)
-        built = build_engine(
-            onnx_path,
-            req.out,
-            BuildOptions(
-                precision=req.precision,
-                strongly_typed=plan.strongly_typed,
-                profile=(req.batch.min, req.batch.opt, req.batch.max) if req.batch.dynamic else None,
-                workspace_mib=int(req.options["workspace_mib"]),
-                timing_cache=timing_cache_for(req),
-                verbose_log=bool(req.options.get("verbose_log")),
-            ),
-        )
+        return onnx_path, command
+
+    def _export_on_device(self, req: ExportRequest) -> ArtifactManifest:
+        """The engine built on `--device` for the TensorRT version found there (the host decides flags
+        and strong typing with that version's policy; the device agent only applies them)."""
+        from edgeattn.device import device_config
+        from edgeattn.device.tensorrt_build import build_on_device, device_tensorrt_version
+
+        device = device_config(req.options["device"], ssh_config=req.options.get("ssh_config"))
+        if not req.options.get("tensorrt_version"):
+            version = device_tensorrt_version(device)  # None: no TensorRT there (the build says so)
+            if version:
+                req = dataclasses.replace(req, options={**req.options, "tensorrt_version": version})
+        plan = plan_for(req)
+        onnx_path, command = self._write_onnx(req, plan)
+        policy = plan.target.policy
+        set_flags, clear_flags = policy.builder_flags(req.precision, plan.strongly_typed)
+        spec = req.handle.input_spec
+        try:
+            built = build_on_device(
+            device, onnx_path, req.out, log_path_for(req.out), precision=req.precision,
+            batch={**req.batch.to_dict(), "dynamic": req.batch.dynamic}, chw=(spec.channels, *spec.size),
+            input_name=INPUT_NAME, workspace_mib=int(req.options["workspace_mib"]),
+            instructions={
+                "strongly_typed": plan.strongly_typed,
+                "network_flags": list(policy.network_flags(plan.strongly_typed)),
+                "builder_flags_set": list(set_flags),
+                "builder_flags_clear": list(clear_flags),
+                "trtexec_flags": policy.trtexec_flags(req.precision, plan.strongly_typed),
+            },
+        )  # fmt: skip
+        except DeviceError as exc:
+            raise DeviceError(
+                f"{exc.problem}; the TensorRT-ready ONNX was written and checked: {onnx_path}", exc.fix
+            ) from None
+        return self._publish_engine(req, plan, onnx_path, command, built)
+
+    def _publish_engine(
+        self, req: ExportRequest, plan: BuildPlan, onnx_path: Path, command: str, built: dict
+    ) -> ArtifactManifest:
         manifest = make_manifest(
             req,
             versions=("tensorrt", "onnxslim"),

@@ -1,5 +1,6 @@
 """What a run leaves for people and CI: manifest.json (every artifact with hash, precision, target,
-accuracy, drift, latency; versions; the recipe), report.md with plots, and junit.xml."""
+accuracy, drift, latency — each number with the device it was measured on; the devices' facts;
+versions; the recipe), report.md with plots, and junit.xml."""
 
 from __future__ import annotations
 
@@ -41,8 +42,31 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def device_of(report: dict[str, Any] | None) -> str:
+    """The device a validation or bench report was measured on (its recipe name), `local` for here."""
+    block = (report or {}).get("device") or {}
+    return block.get("label") or block.get("name") or "local"
+
+
+def validation_entry(state: RunState, art, device: str, v: dict[str, Any]) -> dict[str, Any]:
+    m = v.get("metrics", {})
+    suffix = "" if device == "local" else f"@{device}"
+    return {
+        "device": device,
+        "passed": v.get("passed"),
+        "runtime": (v.get("artifact_info") or {}).get("runtime"),
+        "top1": m.get("artifact_top1"),
+        "top1_drop": m.get("top1_drop"),
+        "agreement": m.get("agreement"),
+        "kl": m.get("kl"),
+        "gates": v.get("gates", []),
+        "report": state.rel(state.stage_dir("validate") / f"{art.id}{suffix}" / "report.json"),
+    }
+
+
 def artifact_entry(state: RunState, art) -> dict[str, Any]:
-    """One artifact's row of the manifest: identity, accuracy, drift, gates and latency."""
+    """One artifact's row of the manifest: identity, accuracy, drift, gates and latency, each with the
+    device it was measured on."""
     v = art.validation or {}
     m = v.get("metrics", {})
     entry: dict[str, Any] = {
@@ -71,10 +95,12 @@ def artifact_entry(state: RunState, art) -> dict[str, Any]:
                     "throughput_ips",
                     "speedup",
                     "peak_rss_mb",
+                    "device",
                 )
             }
             for row in art.latency
         ],
+        "validations": [validation_entry(state, art, d, report) for d, report in art.validations.items()],
     }
     if v:
         entry["accuracy"] = {
@@ -82,6 +108,7 @@ def artifact_entry(state: RunState, art) -> dict[str, Any]:
             "top5": m.get("artifact_top5"),
             "reference_top1": m.get("reference_top1"),
             "n": m.get("n"),
+            "device": device_of(v),
         }
         entry["drift"] = {
             k: m.get(k)
@@ -97,21 +124,57 @@ def artifact_entry(state: RunState, art) -> dict[str, Any]:
             )
         }
         entry["drift"]["reference"] = v.get("reference")
+        entry["drift"]["device"] = device_of(v)
         layerwise = v.get("layerwise") or {}
         if layerwise:
             entry["drift"]["output_sqnr_db"] = layerwise.get("output_sqnr_db")
             entry["drift"]["worst_layers"] = [layer.get("node") for layer in layerwise.get("layers", [])[:5]]
-        entry["gates"] = {"passed": v.get("passed"), "results": v.get("gates", [])}
-        entry["validation_report"] = state.rel(state.stage_dir("validate") / art.id / "report.json")
+        entry["gates"] = {
+            "passed": all(r.get("passed") for r in art.validations.values())
+            if art.validations
+            else v.get("passed"),
+            "results": v.get("gates", []),
+            "device": device_of(v),
+        }
+        entry["validation_report"] = entry["validations"][0]["report"] if entry["validations"] else None
     return entry
 
 
 def gate_failures(state: RunState) -> list[dict[str, Any]]:
     out = []
     for art in state.artifacts.values():
-        for gate in (art.validation or {}).get("gates", []):
-            if not gate.get("passed", True):
-                out.append({"artifact": art.id, "gate": gate.get("name"), "message": gate.get("message", "")})
+        reports = art.validations or ({"local": art.validation} if art.validation else {})
+        for device, report in reports.items():
+            for gate in report.get("gates", []):
+                if not gate.get("passed", True):
+                    out.append({"artifact": art.id, "gate": gate.get("name"), "message": gate.get("message", ""),
+                                "device": device})  # fmt: skip
+    return out
+
+
+def devices_entry(state: RunState) -> dict[str, Any]:
+    """Every device a number was measured on: `local` (this machine) and each remote one's facts."""
+    from edgeattn.device.facts import summary
+
+    used = (
+        {"local"}
+        if any(row.get("device", "local") == "local" for a in state.artifacts.values() for row in a.latency)
+        or any("local" in a.validations for a in state.artifacts.values())
+        else set()
+    )
+    out: dict[str, Any] = {}
+    if used:
+        from edgeattn.device.agent import cpu_facts
+
+        here = {
+            "name": "local",
+            "cpu": cpu_facts(),
+            "system": platform.system(),
+            "python": platform.python_version(),
+        }
+        out["local"] = {"url": "local", "summary": f"this machine — {summary(here).removeprefix('local: ')}"}
+    for name, block in state.devices.items():
+        out[name] = {"url": block.get("url"), "summary": summary(block), "facts": block}
     return out
 
 
@@ -180,6 +243,7 @@ def build_manifest(state: RunState, seconds: float, failure: Exception | None) -
             "checkpoints": checkpoints,
             "prune": prune,
             "artifacts": [artifact_entry(state, a) for a in state.artifacts.values()],
+            "devices": devices_entry(state),
             "skipped": list(state.skipped),
             "gates": {"passed": not failures, "failed": failures},
             "files": {"report": "report.md", "junit": "junit.xml"},
@@ -205,17 +269,20 @@ def junit_xml(state: RunState, manifest: dict[str, Any]) -> str:
     ]
     suites = [JUnitSuite(f"{name}.pipeline", steps)]
     for art in manifest["artifacts"]:
-        suite = f"{name}.validate.{art['id']}"
-        cases = []
-        for g in (art.get("gates") or {}).get("results", []):
-            message = g.get("message", "")
-            if g.get("passed", True):
-                cases.append(JUnitCase(str(g.get("name")), suite, system_out=message))
-            else:
-                cases.append(
-                    JUnitCase(str(g.get("name")), suite, message, message, failure_type="GateFailure")
-                )
-        suites.append(JUnitSuite(suite, cases))
+        for v in art.get("validations", []):
+            device = v["device"]
+            suite = f"{name}.validate.{art['id']}" + ("" if device == "local" else f"@{device}")
+            cases = []
+            for g in v.get("gates", []):
+                message = g.get("message", "")
+                if g.get("passed", True):
+                    cases.append(JUnitCase(str(g.get("name")), suite, system_out=message))
+                else:
+                    cases.append(
+                        JUnitCase(str(g.get("name")), suite, message, message, failure_type="GateFailure")
+                    )
+            where = (manifest.get("devices", {}).get(device) or {}).get("summary", device)
+            suites.append(JUnitSuite(suite, cases, {"device": where, "runtime": v.get("runtime") or ""}))
     return write_junit(suites, f"edgeattn run {name}", manifest["seconds"])
 
 

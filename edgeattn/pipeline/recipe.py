@@ -75,6 +75,19 @@ class LoadedRecipe:
         p = Path(p).expanduser()
         return p if p.is_absolute() else (self.base_dir / p)
 
+    def device(self, name: str) -> Any:
+        """The `DeviceConfig` a bench/validate `device:` entry names: `local`, a name from `devices:`
+        (its ssh_config resolved against the recipe's folder), or an inline URL."""
+        from edgeattn.device import DeviceConfig
+
+        section = self.recipe.devices.get(name)
+        if section is not None:
+            values = section.model_dump()
+            if section.ssh_config is not None:
+                values["ssh_config"] = self.path(section.ssh_config)
+            return DeviceConfig.build(**values)
+        return DeviceConfig.build(url=name)
+
     def data_spec(self, spec: str) -> str:
         """A data spec with its path (if any) resolved against the recipe's folder."""
         if spec.startswith("builtin:"):
@@ -281,6 +294,25 @@ def _fact_problems(loaded: LoadedRecipe) -> list[Problem]:
     # quantize: every preset must give Q/DQ that each needed placement loads (TensorRT: symmetric only)
     if r.quantize is not None:
         _check_presets(r, add)
+    # devices: every name is defined (or a URL), ssh configs exist
+    for key, section in (("bench", r.bench), ("validate", r.validate_cfg)):
+        for i, name in enumerate(section.device):
+            if name != "local" and name not in r.devices and "://" not in name:
+                known = ["local", *r.devices]
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                add(
+                    (key, "device", i),
+                    f"unknown device {name!r} — {hint}define it under devices: (name: ssh://user@host) or use {', '.join(known)}",
+                )
+            elif "://" in name:
+                try:
+                    loaded.device(name)
+                except EdgeAttnError as exc:
+                    add((key, "device", i), exc.one_line())
+    for name, section in r.devices.items():
+        if section.ssh_config is not None and not loaded.path(section.ssh_config).is_file():
+            add(("devices", name, "ssh_config"), f"file {loaded.path(section.ssh_config)} does not exist")
 
     # bench: runtimes exist
     from edgeattn.bench.runtimes import runtime_choices

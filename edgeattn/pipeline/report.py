@@ -47,9 +47,60 @@ def _table(columns: list[str], rows: list[list[str]]) -> str:
     return md_table(columns, rows, align)
 
 
-def _first_latency(art: dict[str, Any]) -> dict[str, Any] | None:
-    rows = sorted(art.get("latency") or [], key=lambda r: r.get("batch") or 0)
+def _first_latency(art: dict[str, Any], device: str = "local") -> dict[str, Any] | None:
+    """The headline latency: the smallest batch, on the first device bench names."""
+    rows = sorted(
+        art.get("latency") or [], key=lambda r: (r.get("device", "local") != device, r.get("batch") or 0)
+    )
     return rows[0] if rows else None
+
+
+def _where(acc_device: str | None, latency_device: str | None) -> str:
+    """The artifacts table's "measured on" cell."""
+    names = [d for d in (acc_device, latency_device) if d]
+    if len(set(names)) <= 1:
+        return names[0] if names else "—"
+    return f"accuracy: {acc_device}, latency: {latency_device}"
+
+
+def _device_sections(manifest: dict[str, Any], primary: str) -> list[str]:
+    """Where numbers were measured, and the latency and validation on every device when several."""
+    devices = manifest.get("devices") or {}
+    if not any(name != "local" for name in devices):
+        return []
+    md = ["## Devices", "", "Every number above and below names the device it was measured on:", ""]
+    md += [f"- `{name}`: {d.get('summary', '')}" for name, d in devices.items()]
+    md.append("")
+    rows = []
+    for a in manifest["artifacts"]:
+        for r in sorted(
+            a.get("latency") or [],
+            key=lambda r: (r.get("device") != primary, r.get("device") or "", r.get("batch") or 0),
+        ):
+            rows.append([f"`{a['id']}`", str(r.get("device", "local")), str(r.get("runtime", "")), str(r.get("batch")),
+                         _fmt(r.get("median_ms")), _fmt(r.get("p90_ms")), _fmt(r.get("speedup"), 2, "×")])  # fmt: skip
+    if rows:
+        md += ["### Latency by device", ""]
+        md += [
+            _table(
+                ["artifact", "device", "runtime", "batch", "median ms", "p90 ms", "speed vs FP32 ONNX"], rows
+            ),
+            "",
+        ]
+    rows = [
+        [f"`{a['id']}`", v["device"], str(v.get("runtime") or ""), _fmt(v.get("top1")), _fmt(v.get("top1_drop")),
+         _fmt(v.get("agreement")), _fmt(v.get("kl"), 4), "✅" if v.get("passed") else "❌"]
+        for a in manifest["artifacts"] for v in a.get("validations") or []
+    ]  # fmt: skip
+    if rows:
+        md += ["### Validation by device", ""]
+        md += [
+            _table(
+                ["artifact", "device", "runtime", "top-1 %", "Δ top-1 pp", "agreement %", "KL", "gates"], rows
+            ),
+            "",
+        ]
+    return md
 
 
 # -------------------------------------------------------------------------------------------- plots
@@ -146,6 +197,7 @@ def write_report(state: RunState, manifest: dict[str, Any], path: Path) -> Path:
 
     # --- artifacts
     arts = manifest["artifacts"]
+    primary = r.bench.device[0]
     if arts:
         rows = []
         for a in arts:
@@ -153,23 +205,24 @@ def write_report(state: RunState, manifest: dict[str, Any], path: Path) -> Path:
                 a.get("accuracy") or {},
                 a.get("drift") or {},
                 a.get("gates") or {},
-                _first_latency(a),
+                _first_latency(a, primary),
             )
             verdict = "—" if not gates else ("✅" if gates.get("passed") else "❌")
             rows.append([
                 f"`{a['id']}`", a["target"], a["precision"], a["source_checkpoint"], fmt_bytes(a["size_bytes"]),
                 _fmt(acc.get("top1")), _fmt(drift.get("top1_drop")), _fmt(drift.get("agreement")), _fmt(drift.get("kl"), 4),
                 verdict, _fmt(lat.get("median_ms") if lat else None, 2), _fmt(lat.get("speedup") if lat else None, 2, "×"),
-                f"`{a['sha256'][:12]}`",
+                _where(acc.get("device"), lat.get("device") if lat else None), f"`{a['sha256'][:12]}`",
             ])  # fmt: skip
         md += ["## Artifacts", ""]
         md += [_table(["artifact", "target", "precision", "from", "size", "top-1 %", "Δ top-1 pp", "agreement %", "KL", "gates",
-                       "median ms", "speed vs FP32 ONNX", "sha256"], rows), ""]  # fmt: skip
+                       "median ms", "speed vs FP32 ONNX", "measured on", "sha256"], rows), ""]  # fmt: skip
         md += ["Δ top-1 and agreement are measured against each artifact's FP32 reference checkpoint on the same images; "
-               "latency is the median at the smallest benchmarked batch on the artifact's own runtime.", ""]  # fmt: skip
+               "latency is the median at the smallest benchmarked batch on the artifact's own runtime, on the device "
+               "named in \"measured on\" (`local`: this machine).", ""]  # fmt: skip
         points = []
         for a in arts:
-            lat, acc = _first_latency(a), a.get("accuracy") or {}
+            lat, acc = _first_latency(a, primary), a.get("accuracy") or {}
             if lat and lat.get("median_ms") is not None and acc.get("top1") is not None:
                 points.append({"id": a["id"], "precision": a["precision"], "latency": lat["median_ms"], "top1": acc["top1"],
                                "batch": lat.get("batch"), "reference_top1": acc.get("reference_top1")})  # fmt: skip
@@ -180,11 +233,16 @@ def write_report(state: RunState, manifest: dict[str, Any], path: Path) -> Path:
             if bp.exists():
                 md += [f"![benchmark]({bp.relative_to(root)})", ""]
 
+    md += _device_sections(manifest, primary)
+
     # --- gates
     failed = manifest["gates"]["failed"]
     if failed:
         md += ["## Failed gates", ""]
-        md += [f"- `{f['artifact']}`: {f['gate']} — {f['message']}" for f in failed]
+        md += [
+            f"- `{f['artifact']}`{'' if f.get('device', 'local') == 'local' else ' on ' + f['device']}: {f['gate']} — {f['message']}"
+            for f in failed
+        ]
         md += [""]
 
     # --- checkpoints

@@ -1,6 +1,6 @@
 """The recipe schema: what one YAML file may say. It composes the stages' own config objects
-(`TrainConfig`, `PruneConfig`, `QuantizeConfig`, `ExportShape`, `Gates`, `BenchConfig`), so a default is
-written once, next to its stage, and the CLI, the library and recipes share it.
+(`TrainConfig`, `PruneConfig`, `QuantizeConfig`, `ExportShape`, `Gates`, `BenchConfig`, `DeviceConfig`), so
+a default is written once, next to its stage, and the CLI, the library and recipes share it.
 
 A recipe is checked completely before any work starts: unknown keys (with a did-you-mean), wrong
 types, out-of-range values, target × precision pairs that cannot exist and missing files are all
@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from edgeattn.bench.config import BenchConfig
 from edgeattn.config import StageConfig
+from edgeattn.device.config import DeviceConfig
 from edgeattn.export.config import ExportShape
 from edgeattn.prune.config import PruneConfig
 from edgeattn.quantize.config import QuantizeConfig
@@ -208,6 +209,25 @@ class ExportSection(ExportShape):
     )
 
 
+class DeviceSection(DeviceConfig):
+    """A device the bench and validate sections can name: `name: ssh://user@host` or its options."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"url": data} if isinstance(data, str) else data
+
+
+def _device_names(v: Any) -> Any:
+    """`device: jetson` or `device: [local, jetson]` -> a list of names, each once."""
+    names = [v] if isinstance(v, str) else v
+    if isinstance(names, list) and len({str(n) for n in names}) != len(names):
+        raise PydanticCustomError("dup_device", "names a device twice")
+    return names
+
+
+DEVICE_HELP = "Where to run: local and/or device names from `devices:` (or ssh:// URLs); a list runs on each."
+
 GatesSection = Gates  # the recipe's gates are `edgeattn validate`'s, with the same names and defaults
 
 
@@ -229,6 +249,9 @@ class ValidateSection(Section):
     precision_gates: dict[str, GatesSection] = Field(
         default_factory=dict, description="Gates per precision (e.g. int8), overriding `gates` key by key."
     )
+    device: list[str] = Field(default_factory=lambda: ["local"], min_length=1, description=DEVICE_HELP)
+
+    _devices = field_validator("device", mode="before")(_device_names)
 
     @field_validator("precision_gates")
     @classmethod
@@ -259,10 +282,13 @@ class BenchSection(BenchConfig):
     runtimes: list[str] = Field(
         default_factory=lambda: ["auto"], min_length=1, description="auto = each artifact's own runtime."
     )
+    device: list[str] = Field(default_factory=lambda: ["local"], min_length=1, description=DEVICE_HELP)
+
+    _devices = field_validator("device", mode="before")(_device_names)
 
     def config(self, runtime: str) -> BenchConfig:
         return BenchConfig.build(
-            **self.model_dump(exclude={"enabled", "runtimes", "runtime"}), runtime=runtime
+            **self.model_dump(exclude={"enabled", "runtimes", "runtime", "device"}), runtime=runtime
         )
 
 
@@ -290,12 +316,30 @@ class Recipe(Section):
         default_factory=ValidateSection, alias="validate", description="Drift checks and gates."
     )
     bench: BenchSection = Field(default_factory=BenchSection, description="Latency benchmark.")
+    devices: dict[str, DeviceSection] = Field(
+        default_factory=dict,
+        description="Named devices (name: ssh://user@host, or url/ssh_config/timeout) for bench.device and validate.device.",
+    )
 
     model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True, frozen=True)
 
     @classmethod
     def known_keys(cls) -> list[str]:
         return [("validate" if k == "validate_" else k) for k in cls.model_fields]
+
+    @field_validator("devices")
+    @classmethod
+    def _device_names_ok(cls, v: dict[str, DeviceSection]) -> dict[str, DeviceSection]:
+        import re
+
+        for name in v:
+            if name == "local" or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", str(name)):
+                raise PydanticCustomError(
+                    "bad_device_name",
+                    "device names are letters, digits, _ . - (and not 'local', which is this machine)",
+                    {"at": str(name)},
+                )
+        return v
 
     @property
     def validate_cfg(self) -> ValidateSection:

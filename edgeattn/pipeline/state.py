@@ -41,8 +41,9 @@ class ArtifactInfo:
     sha256: str = ""
     size_bytes: int = 0
     manifest: dict[str, Any] = field(default_factory=dict)
-    validation: dict[str, Any] | None = None
-    latency: list[dict[str, Any]] = field(default_factory=list)
+    validation: dict[str, Any] | None = None  # on the first device of validate.device (the headline)
+    validations: dict[str, dict[str, Any]] = field(default_factory=dict)  # device name -> report
+    latency: list[dict[str, Any]] = field(default_factory=list)  # rows carry the device they were timed on
 
 
 @dataclass
@@ -68,6 +69,7 @@ class RunState:
     prune_report: PruneReport | None = None
     bench: dict[str, Any] | None = None
     bench_plots: list[Path] = field(default_factory=list)
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> what `device check` says
 
     def stage_dir(self, stage: str) -> Path:
         return self.root / stage

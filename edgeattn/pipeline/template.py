@@ -181,6 +181,7 @@ def reference_markdown() -> str:
         ("validate", schema.ValidateSection),
         ("validate.gates", schema.GatesSection),
         ("bench", schema.BenchSection),
+        ("devices.<name>", schema.DeviceSection),
     ]
     lines = []
     for title, model in sections:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeattn.device import Device, DeviceConfig, open_device
 from edgeattn.errors import InputError, UnavailableError
 from edgeattn.evaluation import predict_all, topk_hits
 from edgeattn.reporting import md_table
-from edgeattn.runtime import open_runner
 from edgeattn.validate.core import (
     ValidationReport,
     check_compatible,
@@ -60,9 +60,11 @@ class CompareReport:
     reference_top5: float
     rows: list[CompareRow] = field(default_factory=list)
     seconds: float = 0.0
+    device: dict[str, Any] | None = None  # where the artifacts ran, when not here
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            **({"device": self.device} if self.device is not None else {}),
             "format": "edgeattn.compare",
             "reference": self.reference,
             "data": self.data,
@@ -121,8 +123,13 @@ def table_rows(report: CompareReport) -> list[list[str]]:
 
 
 def to_markdown(report: CompareReport) -> str:
+    from edgeattn.device.facts import summary
+
     head = f"### edgeattn compare — reference `{report.reference}`, data `{report.data}` [{report.split}], {report.n} images\n\n"
-    return head + md_table(COLUMNS, table_rows(report)) + "\n"
+    where = (
+        f"Artifacts measured on: {summary(report.device) if report.device else 'local (this machine)'}.\n\n"
+    )
+    return head + where + md_table(COLUMNS, table_rows(report)) + "\n"
 
 
 def compare_artifacts(
@@ -135,14 +142,31 @@ def compare_artifacts(
     gates: Gates | None = None,
     threads: int | None = None,
     runtime: str | None = None,
+    device: DeviceConfig | str | None = None,
+    device_label: str | None = None,
 ) -> CompareReport:
-    """One reference run, then every artifact on `runtime` (default: its own); Δ columns are artifact
-    minus reference."""
+    """One reference run, then every artifact on `runtime` (default: its own), on `device` (default
+    local); Δ columns are artifact minus reference."""
     if not artifacts:
         raise InputError(
             "no artifacts to compare",
             "name one or more artifacts: edgeattn compare A.onnx B.onnx --reference CKPT",
         )
+    with open_device(device, label=device_label) as dev:
+        return _compare_on(dev, artifacts, Path(reference), data, split, limit, gates, threads, runtime)
+
+
+def _compare_on(
+    dev: Device,
+    artifacts: list[Path],
+    reference: Path,
+    data: str,
+    split: str,
+    limit: int | None,
+    gates: Gates | None,
+    threads: int | None,
+    runtime: str | None,
+) -> CompareReport:
     start = time.perf_counter()
     reference = Path(reference)
     gates = gates or Gates()
@@ -151,7 +175,7 @@ def compare_artifacts(
     try:
         for path in map(Path, artifacts):
             try:
-                runner = open_runner(path, runtime, threads=threads)
+                runner = dev.open_runner(path, runtime, threads=threads)
             except UnavailableError as exc:
                 opened.append((path, None, exc.one_line(), []))
                 continue
@@ -177,6 +201,8 @@ def compare_artifacts(
             report = measure(runner, path, ref_logits, ref_info, dataset, gates, warnings)
             report.reference, report.data, report.split = str(reference), data, split
             out.rows.append(CompareRow(str(path), report=report))
+        if not dev.in_process:
+            out.device = dev.block()
     finally:
         for _, runner, _, _ in opened:
             if runner is not None:

@@ -3,8 +3,10 @@ same images, measure the drift, check the gates, write the reports.
 
 The artifact goes through its runner (`open_runner`), which reads the manifest and applies the
 manifest's preprocessing — so a manifest with the wrong normalisation shows up as drift, exactly as it
-would on the device. Everything that would make the comparison meaningless (class count, input size,
-data set) is checked before any inference and reported as bad input (exit 2).
+would on the device. With a `device`, the artifact's predictions come from the device (its agent
+preprocesses the same way) and the reference still runs here in torch. Everything that would make the
+comparison meaningless (class count, input size, data set) is checked before any inference and
+reported as bad input (exit 2).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeattn.data import load_split
+from edgeattn.device import DeviceConfig, open_device
 from edgeattn.errors import InputError
 from edgeattn.evaluation import predict_all
 from edgeattn.evaluation.artifact import check_data_fits
@@ -44,6 +47,7 @@ class ValidationReport:
     warnings: list[str] = field(default_factory=list)
     layerwise: LayerwiseReport | None = None  # when asked for
     seconds: float = 0.0
+    device: dict[str, Any] | None = None  # where the artifact ran, when not here (`device check`'s facts)
 
     @property
     def passed(self) -> bool:
@@ -68,7 +72,14 @@ class ValidationReport:
             "warnings": list(self.warnings),
             "layerwise": self.layerwise.to_dict() if self.layerwise is not None else None,
             "seconds": round(self.seconds, 2),
+            **({"device": self.device} if self.device is not None else {}),
         }
+
+    @property
+    def measured_on(self) -> str:
+        from edgeattn.device.facts import summary
+
+        return summary(self.device) if self.device is not None else "local (this machine)"
 
 
 def runner_info(runner: Runner, path: Path) -> dict[str, Any]:
@@ -156,12 +167,15 @@ def validate_artifact(
     layerwise_verify: int = 3,
     threads: int | None = None,
     runtime: str | None = None,
+    device: DeviceConfig | str | None = None,
+    device_label: str | None = None,
 ) -> ValidationReport:
     """Compare `artifact` (any runnable kind, on `runtime` or its own) with `reference` (the FP32
     checkpoint) on `data`.
 
-    Reports go to the given paths (written even when a gate fails); the caller decides what a failed
-    gate means (the CLI exits 1).
+    `device` (a `DeviceConfig` or URL, default local) is where the artifact runs; `device_label` is
+    its name in reports. Reports go to the given paths (written even when a gate fails); the caller
+    decides what a failed gate means (the CLI exits 1).
     """
     from edgeattn.validate.reports import write_reports
 
@@ -171,9 +185,43 @@ def validate_artifact(
     for out in (junit, json_out, markdown):
         if out is not None:
             check_writable(Path(out))
+    with open_device(device, label=device_label) as dev:  # reached only when the artifact is opened
+        report = _validate_on(
+            dev,
+            artifact,
+            reference,
+            data,
+            gates,
+            layerwise,
+            split,
+            limit,
+            layerwise_samples,
+            layerwise_verify,
+            threads,
+            runtime,
+        )
+    report.seconds = time.perf_counter() - start
+    write_reports(report, json_out=json_out, markdown=markdown, junit=junit)
+    return report
+
+
+def _validate_on(
+    dev: Any,
+    artifact: Path,
+    reference: Path,
+    data: str,
+    gates: Gates,
+    layerwise: bool,
+    split: str,
+    limit: int | None,
+    layerwise_samples: int,
+    layerwise_verify: int,
+    threads: int | None,
+    runtime: str | None,
+) -> ValidationReport:
     ref_runner = open_reference(reference, threads)
     try:
-        art_runner = open_runner(artifact, runtime, threads=threads)
+        art_runner = dev.open_runner(artifact, runtime, threads=threads)
         try:
             warnings = check_compatible(art_runner, ref_runner, artifact, reference)
             if layerwise:
@@ -188,12 +236,16 @@ def validate_artifact(
                 report.layerwise = _layerwise(
                     artifact, reference, art_runner, ref_runner, dataset, layerwise_samples, layerwise_verify
                 )
+                if not dev.in_process:
+                    report.warnings.append(
+                        "the per-layer drift was computed on this machine (onnxruntime here); the metrics above on the device"
+                    )
+            if not dev.in_process:
+                report.device = dev.block()
         finally:
             art_runner.close()
     finally:
         ref_runner.close()
-    report.seconds = time.perf_counter() - start
-    write_reports(report, json_out=json_out, markdown=markdown, junit=junit)
     return report
 
 

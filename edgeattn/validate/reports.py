@@ -126,6 +126,8 @@ def to_markdown(report: ValidationReport) -> str:
         f"Artifact `{report.artifact}` on **{a.get('runtime', '?')}** ({a.get('precision', '?')}) vs reference "
         f"`{report.reference}` on {r.get('runtime', '?')}; data `{report.data}` [{report.split}], {report.metrics.n} images.",
         "",
+        f"Artifact measured on: {report.measured_on}.",
+        "",
         md_table(["gate", "measured", "allowed", "result"], gate_rows(report)),
         "",
         md_table(["metric", "reference", "artifact", "Δ"], metric_rows(report)),
@@ -174,6 +176,7 @@ def to_junit(report: ValidationReport, suite: str = "edgeattn.validate") -> str:
         "reference": report.reference,
         "data": f"{report.data} [{report.split}]",
         "runtime": report.artifact_info.get("runtime", ""),
+        "device": report.measured_on,
         "images": m.n,
         "reference_top1": f"{m.reference_top1:.2f}",
         "artifact_top1": f"{m.artifact_top1:.2f}",

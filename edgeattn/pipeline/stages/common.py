@@ -1,4 +1,5 @@
-"""Helpers the stages share: evaluating and profiling a checkpoint the same way for every stage."""
+"""Helpers the stages share: evaluating and profiling a checkpoint the same way for every stage, and
+naming the devices bench and validate run on."""
 
 from __future__ import annotations
 
@@ -68,3 +69,30 @@ def eval_step(state: RunState, stage: str, name: str, path: Path, source: str | 
 def _source_macs(state: RunState, source: str | None) -> int | None:
     info = state.checkpoints.get(source or "")
     return info.macs if info else None
+
+
+# ------------------------------------------------------------------------------------------ devices
+def device_suffix(name: str) -> str:
+    """How step ids and file names tell devices apart: nothing for local, `@name` otherwise."""
+    return "" if name == "local" else f"@{name}"
+
+
+def device_step_config(state: RunState, name: str) -> dict[str, Any]:
+    """What about a device makes a cached result stale (its URL, ssh config, timeout, the agent), as
+    extra step-config keys; none for local, so local steps keep their cache keys."""
+    from edgeattn.device import agent_digest
+
+    config = state.loaded.device(name)
+    if config.in_process:
+        return {}
+    return {"device": {"name": name, **config.model_dump(mode="json"), "agent": agent_digest()[:16]}}
+
+
+def runs_on(state: RunState, name: str, art: Any) -> str | None:
+    """Why `art` cannot run on device `name` (None: it can)."""
+    from edgeattn.device import unsupported_reason
+    from edgeattn.runtime import artifact_kind
+
+    if state.loaded.device(name).in_process:
+        return None
+    return unsupported_reason(artifact_kind(art.path))

@@ -3,12 +3,15 @@
 A failed gate is a result, not an error: the step is recorded (and cached) with `passed: false`, the
 run goes on, and `edgeattn run` exits 1 at the end. A runtime this machine lacks (Core ML predictions
 off macOS without the reference executor) raises `UnavailableError`; the runner records the skip.
+`validate.device` names where the artifacts run (one step per artifact and device; the reference
+always runs here); the first device's report is the artifact's headline accuracy and drift.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from edgeattn.pipeline.stages.common import device_step_config, device_suffix, runs_on
 from edgeattn.pipeline.state import ArtifactInfo, RunState
 from edgeattn.pipeline.steps import Step, stage
 
@@ -34,46 +37,61 @@ def plan_validate(state: RunState) -> list[Step]:
     data = state.loaded.data_spec(state.recipe.data.eval_spec)
     steps = []
     for art in list(state.artifacts.values()):
-        ref = reference_for(state, art)
-        folder = state.stage_dir("validate") / art.id
-        files = {
-            "json_out": folder / "report.json",
-            "junit": folder / "junit.xml",
-            "markdown": folder / "report.md",
-        }
-        gates = v.gates_for(art.precision)
-        layerwise = v.layerwise and layerwise_applies(art)
-        config = {
-            "gates": gates,
-            "split": v.split,
-            "limit": v.limit,
-            "layerwise": layerwise,
-            "reference": ref.name,
-        }
-
-        def run(art=art, ref=ref, files=files, gates=gates, layerwise=layerwise) -> dict[str, Any]:
-            from edgeattn.validate import Gates, validate_artifact
-
-            report = validate_artifact(
-                art.path, ref.path, data, gates=Gates.from_dict(gates), layerwise=layerwise, split=v.split,
-                limit=v.limit, **files,
-            )  # fmt: skip
-            return report.to_dict()
-
-        def collect(report: dict[str, Any], art=art) -> None:
-            art.validation = report
-
-        steps.append(
-            Step(
-                id=f"validate/{art.id}",
-                stage="validate",
-                title=f"validate {art.id} against the {ref.name} checkpoint on {state.recipe.data.eval_spec} [{v.split}]",
-                config=config,
-                inputs={"artifact": art.path, "reference": ref.path},
-                data={"eval": data},
-                outputs=list(files.values()),
-                run=run,
-                collect=collect,
-            )
-        )
+        for i, device in enumerate(v.device):
+            reason = runs_on(state, device, art)
+            if reason:
+                state.skip(f"validate/{art.id}{device_suffix(device)}", reason)
+                continue
+            steps.append(_step(state, art, device, data, first=i == 0))
     return steps
+
+
+def _step(state: RunState, art: ArtifactInfo, device: str, data: str, first: bool) -> Step:
+    v = state.recipe.validate_cfg
+    ref = reference_for(state, art)
+    suffix = device_suffix(device)
+    folder = state.stage_dir("validate") / f"{art.id}{suffix}"
+    files = {
+        "json_out": folder / "report.json",
+        "junit": folder / "junit.xml",
+        "markdown": folder / "report.md",
+    }
+    gates = v.gates_for(art.precision)
+    layerwise = v.layerwise and layerwise_applies(art) and first  # host-side analysis: once
+    config = {
+        "gates": gates,
+        "split": v.split,
+        "limit": v.limit,
+        "layerwise": layerwise,
+        "reference": ref.name,
+        **device_step_config(state, device),
+    }
+
+    def run() -> dict[str, Any]:
+        from edgeattn.validate import Gates, validate_artifact
+
+        report = validate_artifact(
+            art.path, ref.path, data, gates=Gates.from_dict(gates), layerwise=layerwise, split=v.split,
+            limit=v.limit, device=state.loaded.device(device), device_label=device, **files,
+        )  # fmt: skip
+        return report.to_dict()
+
+    def collect(report: dict[str, Any]) -> None:
+        art.validations[device] = report
+        if art.validation is None:
+            art.validation = report
+        if report.get("device"):
+            state.devices[device] = report["device"]
+
+    where = "" if device == "local" else f" on {device}"
+    return Step(
+        id=f"validate/{art.id}{suffix}",
+        stage="validate",
+        title=f"validate {art.id}{where} against the {ref.name} checkpoint on {state.recipe.data.eval_spec} [{v.split}]",
+        config=config,
+        inputs={"artifact": art.path, "reference": ref.path},
+        data={"eval": data},
+        outputs=list(files.values()),
+        run=run,
+        collect=collect,
+    )
