@@ -16,7 +16,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 @pytest.fixture(scope="session")
 def trained():
-    """`trained(key, epochs=2)` -> path of a cached trained tiny checkpoint."""
+    """`trained(key, epochs=3)` -> path of a cached trained tiny checkpoint."""
     return trained_checkpoint
 
 

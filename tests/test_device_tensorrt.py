@@ -31,7 +31,7 @@ def test_device_without_tensorrt_exits_2_saying_what_to_install(run_cli, loopbac
     message = " ".join(err.split())
     assert "TensorRT is not installed on this device" in message and loopback_device.python in message
     assert "JetPack" in message and "-m pip install tensorrt" in message
-    assert f"the TensorRT-ready ONNX was written and validated: {tmp_path / 'lin.onnx'}" in message
+    assert f"the TensorRT-ready ONNX was written and checked: {tmp_path / 'lin.onnx'}" in message
     assert not out.exists() and read_manifest(tmp_path / "lin.onnx").target == "onnx"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lin.onnx", "lin.onnx.json"]  # nothing half-written
     assert loopback_device.wait_no_agents() == []

@@ -105,7 +105,7 @@ def export_command(
       edgeattn export mvit-int8.pt --target onnx --precision int8 --out exported/mvit-int8.onnx
       edgeattn export mvit.pt --target tensorrt --precision fp16 --out exported/mvit.engine
       edgeattn export mvit.pt --target coreml --precision int8-weights --out exported/mvit.mlpackage
-      edgeattn export mvit.pt --target web --out exported/site   (a static site: see `edgeattn web`)
+      edgeattn export mvit.pt --target web --out exported/site   # a static site: see `edgeattn web`
     """
     from edgeattn.export import export_artifact, exporter_for
 

@@ -110,7 +110,7 @@ def serve_command(
 ) -> None:
     """Serve a web export on 127.0.0.1 with the headers a production host should send.
 
-    Example: edgeattn web serve site/  (then open the printed URL)
+    Example: edgeattn web serve site/   # then open the printed URL
     """
     from edgeattn.errors import InputError
     from edgeattn.web.server import LocalServer

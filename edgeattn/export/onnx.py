@@ -194,7 +194,9 @@ def build_onnx(req: ExportRequest, path: Path, *, qdq_runtime: str | None = None
     import onnx
 
     if req.precision == "int8":
-        model, details = _int8_graph(req, qdq_runtime or str(req.options["runtime"]))
+        # default: the placement the checkpoint was quantized for (its Q/DQ passes must match it)
+        placed = req.options.get("runtime") or req.handle.extra.get("placement") or "onnxruntime"
+        model, details = _int8_graph(req, qdq_runtime or str(placed))
     else:
         model, details = _float_graph(req)
     inputs, reference = details.pop("_inputs"), details.pop("_reference")
@@ -303,8 +305,8 @@ class OnnxExporter(Exporter):
         FP16_IO_OPTION,
         TargetOption(
             "runtime",
-            "onnxruntime",
-            "onnx int8: runtime the Q/DQ placement is made for (default onnxruntime).",
+            None,
+            "onnx int8: runtime the Q/DQ graph is made for (default: the one the checkpoint was quantized for).",
             "--qdq-runtime",
         ),
         ATOL_OPTION,

@@ -72,7 +72,7 @@ def code_hash() -> str:
     return h.hexdigest()[:12]
 
 
-def trained_checkpoint(key: str, epochs: int = 2, data: str = "builtin:digits") -> Path:
+def trained_checkpoint(key: str, epochs: int = 3, data: str = "builtin:digits") -> Path:
     """Path of a checkpoint of TINY[key] trained for `epochs` on `data` (built once, then cached)."""
     from filelock import FileLock
 
