@@ -22,7 +22,15 @@ from torch import nn
 from edgeattn import __version__
 from edgeattn.errors import InputError
 from edgeattn.fileio import atomic_output
-from edgeattn.models import MODELS, InputSpec, ModelConfig, build_model, input_spec_for, model_spec
+from edgeattn.models import (
+    MODELS,
+    InputSpec,
+    ModelConfig,
+    build_model,
+    input_spec_for,
+    is_model_name,
+    model_spec,
+)
 from edgeattn.registry import Registry
 
 FORMAT = "edgeattn.checkpoint"
@@ -195,7 +203,7 @@ def _load_fp32(payload: dict[str, Any], path: Path) -> ModelHandle:
 def import_state_dict(path: Path | str, config: ModelConfig) -> ModelHandle:
     """Import a plain (e.g. timm-released) state dict into an edgeattn model handle."""
     path = Path(path)
-    state = read_payload(path)
+    state = read_safetensors(path) if path.suffix == ".safetensors" else read_payload(path)
     for key in ("state_dict", "model", "state_dict_ema"):
         if isinstance(state.get(key), dict):
             state = state[key]
@@ -205,6 +213,23 @@ def import_state_dict(path: Path | str, config: ModelConfig) -> ModelHandle:
     fit_attention_bias_tables(handle.module, state)
     load_state_into(handle.module, state, path, config.name)
     return handle.with_step("import", source=str(path.name))
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A .safetensors file: tensors and a JSON header only, so nothing in it can run."""
+    if not path.is_file():
+        raise InputError(f"weights file {path} does not exist", "check the path")
+    try:
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    except ImportError:
+        raise InputError("reading .safetensors needs the safetensors package", "pip install safetensors") from None
+    except Exception as exc:  # safetensors raises its own SafetensorError (and OSError) for bad files
+        raise InputError(
+            f"{path} is not a readable safetensors file ({str(exc).splitlines()[0][:120]})",
+            "re-create it with safetensors.torch.save_file(model.state_dict(), PATH)",
+        ) from None
 
 
 def fit_attention_bias_tables(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -226,8 +251,9 @@ def fit_attention_bias_tables(module: nn.Module, state: dict[str, torch.Tensor])
 def open_model(
     name_or_path: str, input_size: int | None = None, num_classes: int = 1000, options: dict | None = None
 ) -> ModelHandle:
-    """A zoo name builds a fresh model (random weights); anything else must be a checkpoint file."""
-    if name_or_path in MODELS:
+    """A zoo name (or `timm:NAME` / `torchvision:NAME`) builds a fresh model (random weights); anything
+    else must be a checkpoint file."""
+    if is_model_name(name_or_path):
         spec = model_spec(name_or_path)
         cfg = ModelConfig(
             name_or_path, num_classes, input_size or spec.default_input_size, dict(options or {})

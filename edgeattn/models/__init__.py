@@ -5,18 +5,33 @@ from __future__ import annotations
 from torch import nn
 
 from edgeattn.errors import InputError
-from edgeattn.models import head_adapters, timm_family, vgg_family  # noqa: F401  (each registers itself)
+from edgeattn.models import (  # noqa: F401  (each registers itself)
+    head_adapters,
+    timm_family,
+    timm_source,
+    torchvision_source,
+    vgg_family,
+)
 from edgeattn.models.config import InputSpec, ModelConfig
-from edgeattn.models.registry import MODELS, ModelSpec, all_model_specs, model_spec
+from edgeattn.models.registry import (
+    MODEL_SOURCES,
+    MODELS,
+    ModelSpec,
+    all_model_specs,
+    is_model_name,
+    model_spec,
+)
 
 __all__ = [
     "MODELS",
+    "MODEL_SOURCES",
     "InputSpec",
     "ModelConfig",
     "ModelSpec",
     "all_model_specs",
     "build_model",
     "input_spec_for",
+    "is_model_name",
     "model_spec",
     "validate_config",
 ]
@@ -44,7 +59,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     spec = validate_config(cfg)
     try:
         model = spec.build(cfg)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AssertionError) as exc:
         raise InputError(
             f"cannot build {cfg.name} with options {cfg.options}: {exc}", "check the model options"
         ) from exc

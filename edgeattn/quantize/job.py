@@ -117,12 +117,12 @@ def _run(
 
     fp32 = handle.module.eval()
     fp32_top1 = top1(fp32)
-    family = model_spec(handle.config.name).family
+    spec = model_spec(handle.config.name)
     opts = PTQOptions(
         preset=cfg.preset,
         smooth_quant=cfg.smooth_quant,
         bias_correction=cfg.bias_correction,
-        transformer=family in TRANSFORMER_FAMILIES,
+        transformer=spec.transformer or spec.family in TRANSFORMER_FAMILIES,
         weights_7bit=policy.weights_7bit,
         signed_activations=policy.signed_per_tensor_activations,
     )
