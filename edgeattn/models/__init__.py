@@ -9,6 +9,7 @@ from edgeattn.models import (  # noqa: F401  (each registers itself)
     head_adapters,
     timm_family,
     timm_source,
+    token_adapters,
     torchvision_source,
     vgg_family,
 )

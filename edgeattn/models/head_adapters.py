@@ -15,7 +15,12 @@ from edgeattn.models.attention import (
     SoftmaxAttention2d,
     SqueezeExcite,
 )
+from edgeattn.models.config import ModelConfig
 from edgeattn.models.heads import HEAD_ADAPTERS, HeadAdapter
+
+
+def _vgg_example(attention: str) -> ModelConfig:
+    return ModelConfig("attn_vgg11", 10, 32, {"attention": attention, "width": 0.25, "batch_norm": True})
 
 
 class VGGMultiHeadAdapter(HeadAdapter):
@@ -25,6 +30,7 @@ class VGGMultiHeadAdapter(HeadAdapter):
         self.kind = kind
         self.cls = cls
         self.has_attention_maps = cls is SoftmaxAttention2d
+        self.example_config = _vgg_example(kind)
 
     def matches(self, module: nn.Module) -> bool:
         return type(module) is self.cls
@@ -75,6 +81,7 @@ class HeadlessAdapter(HeadAdapter):
     def __init__(self, kind: str, cls: type[nn.Module]) -> None:
         self.kind = kind
         self.cls = cls
+        self.example_config = _vgg_example(kind)
 
     def matches(self, module: nn.Module) -> bool:
         return type(module) is self.cls
@@ -106,7 +113,7 @@ class ResidualOnly(nn.Module):
         return f"dim_out={self.dim_out}, replaced={self.replaced}"
 
 
-def _set_proj_input_mask(module: nn.Module, mask: torch.Tensor | None, num_heads: int, width: int) -> None:
+def set_proj_input_mask(module: nn.Module, mask: torch.Tensor | None, num_heads: int, width: int) -> None:
     """Multiply each head's slice of `proj`'s input by `mask[h]` through a forward pre-hook.
 
     The slices are head-major (head h owns columns h*width .. h*width+width-1), so masking there is
@@ -130,7 +137,7 @@ def _set_proj_input_mask(module: nn.Module, mask: torch.Tensor | None, num_heads
     module._edgeattn_mask_hook = module.proj.register_forward_pre_hook(hook)
 
 
-def _sliced_linear(
+def sliced_linear(
     linear: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None
 ) -> nn.Linear:
     weight = linear.weight.detach()
@@ -164,6 +171,9 @@ class TimmAttentionAdapter(HeadAdapter):
 
     kind = "timm_attention"
     has_attention_maps = True
+    example_config = ModelConfig(
+        "timm:deit_tiny_patch16_224", 10, 32, {"depth": 2, "embed_dim": 32, "num_heads": 4}
+    )
 
     def matches(self, module: nn.Module) -> bool:
         from timm.layers import Attention
@@ -171,7 +181,7 @@ class TimmAttentionAdapter(HeadAdapter):
         return type(module) is Attention
 
     def set_head_mask(self, module: nn.Module, mask: torch.Tensor | None) -> None:
-        _set_proj_input_mask(module, mask, module.num_heads, module.head_dim)
+        set_proj_input_mask(module, mask, module.num_heads, module.head_dim)
 
     @staticmethod
     def _check_sliceable(module: nn.Module) -> None:
@@ -189,10 +199,10 @@ class TimmAttentionAdapter(HeadAdapter):
         rows = torch.tensor([s * h * d + k * d + j for s in range(3) for k in keep for j in range(d)])
         cols = torch.tensor([k * d + j for k in keep for j in range(d)])
         new = _copy_without_mask(module)
-        new.qkv = _sliced_linear(module.qkv, rows=rows)
-        new.proj = _sliced_linear(module.proj, cols=cols)
+        new.qkv = sliced_linear(module.qkv, rows=rows)
+        new.proj = sliced_linear(module.proj, cols=cols)
         if getattr(module, "gate", None) is not None:
-            new.gate = _sliced_linear(module.gate, rows=cols)
+            new.gate = sliced_linear(module.gate, rows=cols)
         new.num_heads = len(keep)
         new.attn_dim = len(keep) * d
         return new
@@ -218,6 +228,7 @@ class EfficientFormerAttentionAdapter(HeadAdapter):
 
     kind = "efficientformer_attention"
     has_attention_maps = True
+    example_config = ModelConfig("efficientformer_l1", 10, 64)
 
     def matches(self, module: nn.Module) -> bool:
         from timm.models.efficientformer import Attention
@@ -225,7 +236,7 @@ class EfficientFormerAttentionAdapter(HeadAdapter):
         return type(module) is Attention
 
     def set_head_mask(self, module: nn.Module, mask: torch.Tensor | None) -> None:
-        _set_proj_input_mask(module, mask, module.num_heads, module.val_dim)
+        set_proj_input_mask(module, mask, module.num_heads, module.val_dim)
 
     def keep_heads(self, module: nn.Module, keep: list[int]) -> nn.Module:
         if not keep:
@@ -235,8 +246,8 @@ class EfficientFormerAttentionAdapter(HeadAdapter):
         rows = torch.tensor([k * per_head + j for k in keep for j in range(per_head)])
         cols = torch.tensor([k * vd + j for k in keep for j in range(vd)])
         new = _copy_without_mask(module)
-        new.qkv = _sliced_linear(module.qkv, rows=rows)
-        new.proj = _sliced_linear(module.proj, cols=cols)
+        new.qkv = sliced_linear(module.qkv, rows=rows)
+        new.proj = sliced_linear(module.proj, cols=cols)
         new.attention_biases = nn.Parameter(module.attention_biases.detach()[torch.tensor(keep)].clone())
         new.num_heads = len(keep)
         new.key_attn_dim = kd * len(keep)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from edgeattn.models.config import ModelConfig
 from edgeattn.registry import Registry
 
 
@@ -22,6 +23,9 @@ class HeadAdapter:
     kind: str = ""
     has_heads: bool = True
     has_attention_maps: bool = False
+    # A small real model that uses this kind: the adapter contract tests run on it (None: the kind
+    # only appears as the result of pruning, e.g. a block with every head removed).
+    example_config: ModelConfig | None = None
 
     def matches(self, module: nn.Module) -> bool:
         raise NotImplementedError
