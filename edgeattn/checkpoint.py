@@ -224,7 +224,9 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
         return load_file(str(path), device="cpu")
     except ImportError:
-        raise InputError("reading .safetensors needs the safetensors package", "pip install safetensors") from None
+        raise InputError(
+            "reading .safetensors needs the safetensors package", "pip install safetensors"
+        ) from None
     except Exception as exc:  # safetensors raises its own SafetensorError (and OSError) for bad files
         raise InputError(
             f"{path} is not a readable safetensors file ({str(exc).splitlines()[0][:120]})",

@@ -107,8 +107,8 @@ def test_all_heads_kept_equals_original(case):
     assert full, f"{name}'s example model has no {name} blocks"
     blocks = attention_blocks(handle.module, with_headless=False)
     assert {b.kind for b in blocks} == {name}
-    from edgeattn.prune.structural import clone_model
     from edgeattn.models.heads import replace_module
+    from edgeattn.prune.structural import clone_model
 
     same = clone_model(handle.module)
     for b in attention_blocks(same, with_headless=False):  # force the structural path, even for "all"
@@ -174,7 +174,9 @@ def test_pruned_model_exports_to_onnx_and_matches(case, tmp_path):
 
     name, handle, x, y = case
     pruned = pruned_copy(handle.module, removal_plan(handle.module))
-    torch_to_onnx(pruned, tmp_path / "p.onnx", input_shape=(1, *x.shape[1:]), opset=17, dynamic_batch=(1, None))
+    torch_to_onnx(
+        pruned, tmp_path / "p.onnx", input_shape=(1, *x.shape[1:]), opset=17, dynamic_batch=(1, None)
+    )
     got = np.concatenate([run_outputs(tmp_path / "p.onnx", x[i : i + 1].numpy()) for i in range(len(x))])
     with torch.no_grad():
         want = pruned(x).numpy()
@@ -193,7 +195,9 @@ def test_pruned_model_quantizes_and_int8_onnx_runs(case, tmp_path):
     name, handle, x, y = case
     plan = removal_plan(handle.module)
     config = dataclasses.replace(handle.config, heads_kept=plan)
-    save_checkpoint(ModelHandle(pruned_copy(handle.module, plan), config, handle.input_spec), tmp_path / "p.pt")
+    save_checkpoint(
+        ModelHandle(pruned_copy(handle.module, plan), config, handle.input_spec), tmp_path / "p.pt"
+    )
     size = config.input_size
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, size=(120, size, size, 3), dtype=np.uint8)

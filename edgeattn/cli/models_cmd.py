@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
 
 def models(
     search: str = typer.Option(
-        None, "--search", help="List timm:/torchvision: names containing this text that this install can build."
+        None,
+        "--search",
+        help="List timm:/torchvision: names containing this text that this install can build.",
     ),
     json_stdout: bool = typer.Option(False, "--json-stdout", help="Print JSON instead of a table."),
     json_out: Path = JSON_OPTION,

@@ -3,7 +3,8 @@
 `LinearAttention2d` is true O(N) kernelized attention (Katharopoulos et al. 2020, phi = elu + 1):
 it never forms the N x N matrix, so it runs at 224 x 224. `SoftmaxAttention2d` is classic multi-head
 self-attention (O(N^2): small inputs only). Neither uses positional terms, so both are equivariant to
-a permutation of spatial positions. `SE`, `ECA` and `CBAM` are channel/spatial attentions without heads.
+a permutation of spatial positions. `SE`, `ECA` and `CBAM` are channel/spatial attentions without heads;
+`psa` (PSANet's point-wise spatial attention, in `psa.py`) is spatial attention without heads.
 
 Multi-head blocks keep q, k and v in one 1x1 conv whose output channels are ordered
 [q heads | k heads | v heads]; pruning removes a head by slicing those rows and the matching
@@ -18,6 +19,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from edgeattn.models.psa import PointwiseSpatialAttention
 
 
 class MultiHeadAttention2d(nn.Module):
@@ -142,14 +145,20 @@ ATTENTION_KINDS: dict[str, type[nn.Module] | None] = {
     "se": SqueezeExcite,
     "eca": EfficientChannelAttention,
     "cbam": CBAM,
+    "psa": PointwiseSpatialAttention,
     "none": None,
 }
 
 
-def make_attention(kind: str, channels: int, num_heads: int) -> nn.Module:
+def make_attention(
+    kind: str, channels: int, num_heads: int, resolution: tuple[int, int] = (7, 7)
+) -> nn.Module:
+    """The attention block `kind` for a `channels`-wide feature map of (at most) `resolution`."""
     cls = ATTENTION_KINDS[kind]
     if cls is None:
         return nn.Identity()
     if issubclass(cls, MultiHeadAttention2d):
         return cls(channels, num_heads)
+    if cls is PointwiseSpatialAttention:  # its maps are sized by the feature resolution
+        return cls(channels, resolution)
     return cls(channels)

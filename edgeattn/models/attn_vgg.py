@@ -32,6 +32,7 @@ class AttnVGG(nn.Module):
         width: float = 1.0,
         batch_norm: bool = False,
         dropout: float = 0.5,
+        input_size: int = 224,
     ) -> None:
         super().__init__()
         if attention not in ATTENTION_KINDS:
@@ -41,7 +42,8 @@ class AttnVGG(nn.Module):
         self.attention_kind = attention
         stages: list[nn.Module] = []
         in_ch = 3
-        for stage_channels in VGG_LAYOUTS[layout]:
+        for index, stage_channels in enumerate(VGG_LAYOUTS[layout]):
+            side = max(1, input_size // 2**index)  # the stage's feature map, before its pool
             layers: list[nn.Module] = []
             for ch in stage_channels:
                 ch = max(8, int(round(ch * width)))
@@ -54,7 +56,7 @@ class AttnVGG(nn.Module):
                 nn.ModuleDict(
                     {
                         "convs": nn.Sequential(*layers),
-                        "attn": make_attention(attention, in_ch, num_heads),
+                        "attn": make_attention(attention, in_ch, num_heads, (side, side)),
                         "pool": nn.MaxPool2d(2, 2),
                     }
                 )

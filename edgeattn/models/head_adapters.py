@@ -17,6 +17,7 @@ from edgeattn.models.attention import (
 )
 from edgeattn.models.config import ModelConfig
 from edgeattn.models.heads import HEAD_ADAPTERS, HeadAdapter
+from edgeattn.models.psa import PointwiseSpatialAttention
 
 
 def _vgg_example(attention: str) -> ModelConfig:
@@ -297,6 +298,7 @@ HEAD_ADAPTERS.register("softmax", VGGMultiHeadAdapter("softmax", SoftmaxAttentio
 HEAD_ADAPTERS.register("se", HeadlessAdapter("se", SqueezeExcite))
 HEAD_ADAPTERS.register("eca", HeadlessAdapter("eca", EfficientChannelAttention))
 HEAD_ADAPTERS.register("cbam", HeadlessAdapter("cbam", CBAM))
+HEAD_ADAPTERS.register("psa", HeadlessAdapter("psa", PointwiseSpatialAttention))
 HEAD_ADAPTERS.register("timm_attention", TimmAttentionAdapter())
 HEAD_ADAPTERS.register("efficientformer_attention", EfficientFormerAttentionAdapter())
 HEAD_ADAPTERS.register("residual_only", ResidualOnlyAdapter())

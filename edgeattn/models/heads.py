@@ -84,6 +84,27 @@ def attention_blocks(model: nn.Module, with_headless: bool = True) -> list[Atten
     return blocks
 
 
+def unadapted_attention(model: nn.Module) -> dict[str, list[str]]:
+    """Attention modules no adapter knows: class name -> module paths (outermost only).
+
+    Found by name ("Attention" in the class name, as every library names them), skipping modules
+    inside or around an adapted block, so `prune` can name what it cannot handle instead of silently
+    finding "no heads".
+    """
+    adapted = [path for path, m in model.named_modules() if adapter_for(m) is not None]
+    found: dict[str, list[str]] = {}
+    taken: list[str] = []
+    for path, module in model.named_modules():
+        if "attention" not in type(module).__name__.lower() or not path:
+            continue
+        related = adapted + taken
+        if any(path == a or path.startswith(a + ".") or a.startswith(path + ".") for a in related):
+            continue
+        taken.append(path)
+        found.setdefault(type(module).__name__, []).append(path)
+    return found
+
+
 def heads_per_block(model: nn.Module) -> dict[str, int]:
     return {b.path: b.num_heads for b in attention_blocks(model, with_headless=False)}
 

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from edgeattn.models.config import ModelConfig
-from edgeattn.models.head_adapters import sliced_linear, set_proj_input_mask
+from edgeattn.models.head_adapters import set_proj_input_mask, sliced_linear
 from edgeattn.models.heads import HEAD_ADAPTERS, HeadAdapter
 
 
@@ -32,14 +32,20 @@ class ValueRowScale(nn.Module):
         self.head_dim = head_dim
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        scale = torch.cat(
-            [w.new_ones(self.qk_rows), self.mask.to(w.dtype).repeat_interleave(self.head_dim)]
-        )
+        scale = torch.cat([w.new_ones(self.qk_rows), self.mask.to(w.dtype).repeat_interleave(self.head_dim)])
         return w * scale.view(-1, *([1] * (w.dim() - 1)))
 
 
-def set_value_mask(owner: nn.Module, names: tuple[str, str], mask: torch.Tensor | None, heads: int, d: int) -> None:
-    """(Re)place the value-row mask on `owner`'s fused weight and bias `names` (None removes it)."""
+def set_value_mask(
+    owner: nn.Module,
+    names: tuple[str, str],
+    mask: torch.Tensor | None,
+    heads: int,
+    d: int,
+    qk_rows: int | None = None,
+) -> None:
+    """(Re)place the value-row mask on `owner`'s weight and bias `names` (None removes it); the value
+    rows start after `qk_rows` (default: a fused [q|k|v] layout)."""
     for name in names:
         if parametrize.is_parametrized(owner, name):
             parametrize.remove_parametrizations(owner, name, leave_parametrized=False)
@@ -49,7 +55,8 @@ def set_value_mask(owner: nn.Module, names: tuple[str, str], mask: torch.Tensor 
         raise ValueError(f"head mask has {mask.numel()} entries for {heads} heads")
     for name in names:
         if getattr(owner, name, None) is not None:
-            parametrize.register_parametrization(owner, name, ValueRowScale(mask, 2 * heads * d, d), unsafe=True)
+            scale = ValueRowScale(mask, 2 * heads * d if qk_rows is None else qk_rows, d)
+            parametrize.register_parametrization(owner, name, scale, unsafe=True)
 
 
 class PrunedMultiheadAttention(nn.Module):
@@ -67,8 +74,11 @@ class PrunedMultiheadAttention(nn.Module):
         self.batch_first = batch_first
         self.dropout = 0.0
         width = num_heads * head_dim
-        self.in_proj_weight = nn.Parameter(torch.zeros(3 * width, embed_dim))
-        self.in_proj_bias = nn.Parameter(torch.zeros(3 * width)) if bias else None
+        # Separate q/k/v Linears (not one fused weight that is sliced at run time): quantizers need
+        # each projection's weight as a constant of its own.
+        self.q_proj = nn.Linear(embed_dim, width, bias=bias)
+        self.k_proj = nn.Linear(embed_dim, width, bias=bias)
+        self.v_proj = nn.Linear(embed_dim, width, bias=bias)
         self.out_proj = nn.Linear(width, embed_dim, bias=bias)
 
     def forward(
@@ -88,11 +98,9 @@ class PrunedMultiheadAttention(nn.Module):
             key_padding_mask = None if key_padding_mask is None else key_padding_mask.unsqueeze(0)
         if not self.batch_first or unbatched:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        w = self.in_proj_weight.chunk(3)
-        b = self.in_proj_bias.chunk(3) if self.in_proj_bias is not None else (None, None, None)
         q, k, v = (
-            F.linear(t, wi, bi).unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
-            for t, wi, bi in zip((query, key, value), w, b, strict=True)
+            proj(t).unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
+            for t, proj in zip((query, key, value), (self.q_proj, self.k_proj, self.v_proj), strict=True)
         )
         attn = (q * self.head_dim**-0.5) @ k.transpose(-2, -1)
         if is_causal and attn_mask is None:
@@ -143,38 +151,57 @@ class MultiheadAttentionAdapter(HeadAdapter):
         )
 
     @staticmethod
-    def head_dim(module: nn.Module) -> int:
-        return module.head_dim
+    def qkv(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The fused [q|k|v] weight and bias of either form (a view for the pruned one)."""
+        if isinstance(module, PrunedMultiheadAttention):
+            projs = (module.q_proj, module.k_proj, module.v_proj)
+            bias = None if module.q_proj.bias is None else torch.cat([p.bias for p in projs])
+            return torch.cat([p.weight for p in projs]), bias
+        return module.in_proj_weight, module.in_proj_bias
 
     def set_head_mask(self, module: nn.Module, mask: torch.Tensor | None) -> None:
-        set_value_mask(module, ("in_proj_weight", "in_proj_bias"), mask, module.num_heads, module.head_dim)
+        if isinstance(module, PrunedMultiheadAttention):  # its value rows are v_proj's own
+            set_value_mask(
+                module.v_proj, ("weight", "bias"), mask, module.num_heads, module.head_dim, qk_rows=0
+            )
+        else:
+            set_value_mask(
+                module, ("in_proj_weight", "in_proj_bias"), mask, module.num_heads, module.head_dim
+            )
 
     def keep_heads(self, module: nn.Module, keep: list[int]) -> nn.Module:
         h, d = module.num_heads, module.head_dim
-        rows = torch.tensor([s * h * d + k * d + j for s in range(3) for k in keep for j in range(d)], dtype=torch.long)
+        weight, bias = self.qkv(module)
+        rows = [
+            torch.tensor([s * h * d + k * d + j for k in keep for j in range(d)], dtype=torch.long)
+            for s in range(3)
+        ]
         cols = torch.tensor([k * d + j for k in keep for j in range(d)], dtype=torch.long)
-        bias = module.in_proj_bias is not None
-        new = PrunedMultiheadAttention(module.embed_dim, len(keep), d, bias=bias, batch_first=module.batch_first)
+        new = PrunedMultiheadAttention(
+            module.embed_dim, len(keep), d, bias=bias is not None, batch_first=module.batch_first
+        )
         new.dropout = float(module.dropout)
         with torch.no_grad():
-            new.in_proj_weight.copy_(module.in_proj_weight.detach()[rows])
-            if bias:
-                new.in_proj_bias.copy_(module.in_proj_bias.detach()[rows])
+            for proj, r in zip((new.q_proj, new.k_proj, new.v_proj), rows, strict=True):
+                proj.weight.copy_(weight.detach()[r])
+                if bias is not None:
+                    proj.bias.copy_(bias.detach()[r])
             new.out_proj = sliced_linear(module.out_proj, cols=cols)
         return new.train(module.training)
 
     def head_weight_norms(self, module: nn.Module) -> torch.Tensor:
         h, d = module.num_heads, module.head_dim
-        w = module.in_proj_weight.detach().abs().reshape(3, h, d, -1).sum(dim=(0, 2, 3))
-        if module.in_proj_bias is not None:
-            w = w + module.in_proj_bias.detach().abs().reshape(3, h, d).sum(dim=(0, 2))
+        weight, bias = self.qkv(module)
+        w = weight.detach().abs().reshape(3, h, d, -1).sum(dim=(0, 2, 3))
+        if bias is not None:
+            w = w + bias.detach().abs().reshape(3, h, d).sum(dim=(0, 2))
         return w + module.out_proj.weight.detach().abs().reshape(-1, h, d).sum(dim=(0, 2))
 
     def attention_maps(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if not module.batch_first:
             x = x.transpose(0, 1)
         h, d = module.num_heads, module.head_dim
-        q, k, _ = F.linear(x, module.in_proj_weight, module.in_proj_bias).chunk(3, dim=-1)
+        q, k, _ = F.linear(x, *self.qkv(module)).chunk(3, dim=-1)
         q, k = (t.unflatten(-1, (h, d)).transpose(1, 2) for t in (q, k))
         return ((q * d**-0.5) @ k.transpose(-2, -1)).softmax(dim=-1)
 
@@ -204,7 +231,9 @@ class SwinWindowAttentionAdapter(HeadAdapter):
             raise ValueError("a Swin block needs at least one head (its proj input would be empty)")
         h = module.num_heads
         d = module.qkv.out_features // (3 * h)
-        rows = torch.tensor([s * h * d + k * d + j for s in range(3) for k in keep for j in range(d)], dtype=torch.long)
+        rows = torch.tensor(
+            [s * h * d + k * d + j for s in range(3) for k in keep for j in range(d)], dtype=torch.long
+        )
         cols = torch.tensor([k * d + j for k in keep for j in range(d)], dtype=torch.long)
         hook = getattr(module, "_edgeattn_mask_hook", None)
         module._edgeattn_mask_hook = None

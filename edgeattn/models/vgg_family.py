@@ -17,7 +17,7 @@ def _build(layout: str):
         unknown = set(opts) - set(VGG_DEFAULTS) - {"dropout"}
         if unknown:
             raise ValueError(f"unknown attn_vgg options: {sorted(unknown)}")
-        return AttnVGG(layout=layout, num_classes=cfg.num_classes, **opts)
+        return AttnVGG(layout=layout, num_classes=cfg.num_classes, input_size=cfg.input_size, **opts)
 
     return build
 

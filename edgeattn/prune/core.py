@@ -21,7 +21,7 @@ from edgeattn.errors import InputError
 from edgeattn.evaluation import evaluate, predict_logits
 from edgeattn.fileio import check_writable
 from edgeattn.models import ModelConfig, build_model
-from edgeattn.models.heads import attention_blocks
+from edgeattn.models.heads import attention_blocks, unadapted_attention
 from edgeattn.models.profile import count_macs, count_params
 from edgeattn.prune.config import PruneConfig
 from edgeattn.prune.importance import IMPORTANCE, NORMALIZATIONS, ScoreData, check_method_fits, score_heads
@@ -66,6 +66,17 @@ def _check_outputs(out: Path, report_dir: Path | None) -> None:
 
 
 def _no_heads_error(handle: ModelHandle, path: str) -> InputError:
+    unknown = unadapted_attention(handle.module)
+    if unknown:
+        found = "; ".join(
+            f"{cls} × {len(paths)} ({', '.join(paths[:3])}{', …' if len(paths) > 3 else ''})"
+            for cls, paths in unknown.items()
+        )
+        return InputError(
+            f"{path} ({handle.config.name}) has attention modules no head adapter knows: {found}",
+            "it can still be quantized, exported and validated unpruned; to prune it, register a "
+            "HeadAdapter for that class (README: Adding a head adapter)",
+        )
     blocks = attention_blocks(handle.module)
     kinds = sorted({b.kind for b in blocks})
     if not blocks:
