@@ -169,7 +169,7 @@ def test_prune_names_attention_it_has_no_adapter_for(run_cli, tmp_path):
         labels=np.arange(100) % 10,
     )
     code, _, err = run_cli(
-        "prune", tmp_path / "s.pt", "--data", tmp_path / "d.npz", "--out", tmp_path / "p.pt"
+        "prune", tmp_path / "s.pt", "--data", tmp_path / "d.npz", "--ratio", "0.3", "--out", tmp_path / "p.pt"
     )
     assert code == 2, err
     assert "ShiftedWindowAttention × 2 (features.1.0.attn, features.3.0.attn)" in err
