@@ -208,8 +208,19 @@ def test_source_model_trains_prunes_quantizes_exports_validates(name, options, s
         ],
         ["prune", tmp_path / "m.pt", *data, "--ratio", "0.25", "--out", tmp_path / "p.pt"],
         ["quantize", tmp_path / "p.pt", *data, "--calib-size", "64", "--out", tmp_path / "q.pt"],
-        ["export", tmp_path / "q.pt", "--out", tmp_path / "q.onnx"],
+        [
+            "export",
+            tmp_path / "q.pt",
+            "--target",
+            "onnx",
+            "--precision",
+            "int8",
+            "--out",
+            tmp_path / "q.onnx",
+        ],
         ["validate", tmp_path / "q.onnx", "--reference", tmp_path / "p.pt", *data, "--limit", "200"],
+        ["export", tmp_path / "p.pt", "--target", "coreml", "--out", tmp_path / "p.mlpackage"],
+        ["validate", tmp_path / "p.mlpackage", "--reference", tmp_path / "p.pt", *data, "--limit", "200"],
     ]
     for step in steps:
         code, out, err = run_cli(*step)

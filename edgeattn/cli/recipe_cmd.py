@@ -52,7 +52,9 @@ def check(files: list[Path] = typer.Argument(..., help="Recipe YAML file(s).", d
 
 @recipe_app.command("new")
 def new(
-    model: str = typer.Option(..., "--model", help="Zoo name, e.g. mobilevit_xxs."),
+    model: str = typer.Option(
+        ..., "--model", help="Zoo name (e.g. mobilevit_xxs), timm:NAME or torchvision:NAME."
+    ),
     target: list[str] = typer.Option(..., "--target", help="onnx, tensorrt or coreml (repeatable)."),
     checkpoint: Path = typer.Option(
         None, "--checkpoint", help="Start from this trained checkpoint (no train section).", dir_okay=False

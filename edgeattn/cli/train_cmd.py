@@ -34,7 +34,9 @@ def parse_options(pairs: list[str]) -> dict:
 
 @with_config(TrainConfig, flags={"augment": "--augment/--no-augment"})
 def train(
-    model: str = typer.Option(..., "--model", help="Zoo name, e.g. mobilevit_xxs, attn_vgg11."),
+    model: str = typer.Option(
+        ..., "--model", help="Zoo name (mobilevit_xxs, attn_vgg11), timm:NAME or torchvision:NAME."
+    ),
     data: str = typer.Option(
         "builtin:digits", "--data", help="Data-set spec (builtin:digits, folder, .npz)."
     ),

@@ -6,6 +6,7 @@ from torch import nn
 
 from edgeattn.errors import InputError
 from edgeattn.models import (  # noqa: F401  (each registers itself)
+    efficientformer_v2_adapter,
     head_adapters,
     timm_family,
     timm_source,

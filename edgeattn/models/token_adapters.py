@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from edgeattn.models.config import ModelConfig
-from edgeattn.models.head_adapters import set_proj_input_mask, sliced_linear
+from edgeattn.models.head_adapters import ResidualOnly, set_proj_input_mask, sliced_linear
 from edgeattn.models.heads import HEAD_ADAPTERS, HeadAdapter
 
 
@@ -227,8 +227,8 @@ class SwinWindowAttentionAdapter(HeadAdapter):
         set_proj_input_mask(module, mask, module.num_heads, module.qkv.out_features // (3 * module.num_heads))
 
     def keep_heads(self, module: nn.Module, keep: list[int]) -> nn.Module:
-        if not keep:
-            raise ValueError("a Swin block needs at least one head (its proj input would be empty)")
+        if not keep:  # the block becomes its residual path (only with --min-heads-per-block 0)
+            return ResidualOnly(module.proj.out_features, self.kind).train(module.training)
         h = module.num_heads
         d = module.qkv.out_features // (3 * h)
         rows = torch.tensor(

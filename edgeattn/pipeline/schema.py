@@ -45,7 +45,8 @@ class ModelSection(Section):
     """The model: a zoo `name` (trained by the `train` section) or an existing `checkpoint`."""
 
     name: str | None = Field(
-        None, description="Zoo name (mobilevit_xxs, efficientformer_l1, attn_vgg11, ...)."
+        None,
+        description="Zoo name (mobilevit_xxs, efficientformer_l1, attn_vgg11, ...), timm:NAME or torchvision:NAME.",
     )
     checkpoint: Path | None = Field(None, description="edgeattn checkpoint to start from (no training then).")
     input_size: int | None = Field(
