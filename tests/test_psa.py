@@ -69,7 +69,7 @@ def test_psa_refuses_a_larger_map_than_it_was_built_for():
         psa(torch.zeros(1, 8, 5, 4))
 
 
-@pytest.mark.parametrize("input_size", [32, 64])
+@pytest.mark.parametrize("input_size", [32, pytest.param(64, marks=pytest.mark.slow)])
 def test_attn_vgg_with_psa_runs_and_exports(input_size, tmp_path):
     import numpy as np
 
