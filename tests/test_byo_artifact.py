@@ -167,3 +167,32 @@ def test_bad_input_is_exit_2_with_one_line(plain, run_cli, tmp_path):
     check(["bench", nhwc], "channels-last", "NCHW")
     code, out, err = run_cli("eval", plain, "--input-spec-from", ckpt, "--device", "ssh://nobody@127.0.0.1:1")
     assert code == 2 and "no manifest" in err and "devices" in err, out + err
+
+
+@pytest.mark.slow  # a Core ML conversion and the reference executor: minutes on 2 cores
+def test_a_core_ml_package_without_manifest_validates(run_cli, tmp_path):
+    """The same for an .mlpackage: its declared input, run on the reference executor off macOS."""
+    from edgeattn.export import export_artifact
+
+    ckpt = trained_checkpoint(VGG)
+    package = tmp_path / "theirs.mlpackage"
+    export_artifact(ckpt, "coreml", package)
+    package.with_name(package.name + ".json").unlink()  # as if someone else had converted it
+    report = tmp_path / "coreml.json"
+    code, out, err = run_cli(
+        "validate",
+        package,
+        "--reference",
+        ckpt,
+        "--input-spec-from",
+        ckpt,
+        "--limit",
+        "200",
+        "--json",
+        report,
+    )
+    assert code == 0, out + err
+    data = json.loads(report.read_text())
+    assert data["artifact_info"]["source_kind"] == "byo" and data["metrics"]["agreement"] > 95
+    code, out, err = run_cli("eval", package, "--input-size", "48", *spec_flags(ckpt))
+    assert code == 2 and "32x32" in err, out + err
