@@ -133,7 +133,7 @@ def test_bad_input_is_exit_2_with_one_clear_line(tmp_path, run_cli):
 
     no_manifest = tmp_path / "bare.onnx"
     shutil.copy(good, no_manifest)
-    check([no_manifest, "--reference", ckpt], "no manifest", "edgeattn export")
+    check([no_manifest, "--reference", ckpt], "no manifest", "--input-spec-from", "--mean")
     # An artifact that does not fit its reference (untrained references: only their shape matters).
     seven = _untrained_reference(tmp_path / "seven.pt", num_classes=7)
     check([good, "--reference", seven], "predicts 10 classes", "predicts 7")

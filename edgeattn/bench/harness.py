@@ -143,14 +143,19 @@ def batch_unsupported(runner: Any, batch: int) -> str | None:
     return f"batch {batch} is outside the artifact's batch range {lo}..{hi}"
 
 
-def measure_artifact(path: Path, runtime: str, settings: BenchConfig) -> dict[str, Any]:
+def measure_artifact(
+    path: Path, runtime: str, settings: BenchConfig, manifest: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Open `path` on `runtime` and time it at every batch size of `settings`. Raises InputError /
-    UnavailableError (from the runner) when the artifact is bad or its runtime is missing."""
+    UnavailableError (from the runner) when the artifact is bad or its runtime is missing.
+    `manifest` (a dict) stands in for the manifest of an artifact that has none (`edgeattn.byo`)."""
+    from edgeattn.manifest import ArtifactManifest
     from edgeattn.runtime import open_runner
 
+    given = ArtifactManifest(**manifest) if manifest is not None else None
     rss_before = rss_mb()
     start = time.perf_counter()
-    runner = open_runner(path, runtime, **settings.runner_options())
+    runner = open_runner(path, runtime, manifest=given, **settings.runner_options())
     load_ms = (time.perf_counter() - start) * 1000
     rss_loaded = rss_mb()
     timer_name, timer = timer_for(runner)

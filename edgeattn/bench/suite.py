@@ -24,8 +24,10 @@ from edgeattn.bench.env import busy_warning, capture_environment
 from edgeattn.bench.harness import measure_artifact
 from edgeattn.bench.report import BenchReport, BenchRow, Skipped
 from edgeattn.bench.runtimes import resolve_runtime, unavailable_reason
+from edgeattn.byo import ArtifactSpec, artifact_manifest
 from edgeattn.device import Device, DeviceConfig, open_device
 from edgeattn.errors import InputError, UnavailableError
+from edgeattn.manifest import ArtifactManifest
 from edgeattn.runtime import RUNNERS
 
 
@@ -45,12 +47,14 @@ def accuracy_from_metrics(metrics: Mapping[str, Any] | None) -> float | None:
     return None
 
 
-def preflight(path: Path, runtime: str) -> str:
-    """Fail before any timing when an artifact is missing or corrupt; returns the runtime to use."""
+def preflight(path: Path, runtime: str, manifest: ArtifactManifest | None = None) -> str:
+    """Fail before any timing when an artifact is missing or corrupt; returns the runtime to use.
+    An artifact with an assumed `manifest` was read when its graph was inspected."""
     if not path.exists():
         raise InputError(f"artifact {path} does not exist", "check the path")
     rt = resolve_runtime(path, runtime)
-    RUNNERS.get(rt).preflight(path)
+    if manifest is None:
+        RUNNERS.get(rt).preflight(path)
     return rt
 
 
@@ -60,7 +64,13 @@ def _labels(paths: list[Path], labels: Mapping[Path | str, str] | None) -> dict[
     return {p: given.get(p) or (p.name if names.count(p.name) == 1 else str(p)) for p in paths}
 
 
-def _run_isolated(path: Path, runtime: str, settings: BenchConfig, timeout_s: float | None) -> dict[str, Any]:
+def _run_isolated(
+    path: Path,
+    runtime: str,
+    settings: BenchConfig,
+    timeout_s: float | None,
+    manifest: ArtifactManifest | None = None,
+) -> dict[str, Any]:
     import edgeattn
 
     with tempfile.TemporaryDirectory(prefix="edgeattn-bench-") as tmp:
@@ -71,6 +81,7 @@ def _run_isolated(path: Path, runtime: str, settings: BenchConfig, timeout_s: fl
                     "artifact": str(path.resolve()),
                     "runtime": runtime,
                     "settings": settings.model_dump(mode="json"),
+                    "manifest": manifest.to_dict() if manifest is not None else None,
                 }
             )
         )
@@ -104,11 +115,14 @@ def _run_isolated(path: Path, runtime: str, settings: BenchConfig, timeout_s: fl
         return json.loads(res.read_text())
 
 
-def _run_inline(path: Path, runtime: str, settings: BenchConfig) -> dict[str, Any]:
+def _run_inline(
+    path: Path, runtime: str, settings: BenchConfig, manifest: ArtifactManifest | None = None
+) -> dict[str, Any]:
     from edgeattn.errors import EdgeAttnError
 
+    given = manifest.to_dict() if manifest is not None else None
     try:
-        return {"ok": True, "result": measure_artifact(path, runtime, settings)}
+        return {"ok": True, "result": measure_artifact(path, runtime, settings, given)}
     except UnavailableError as exc:
         return {"ok": False, "error": {"kind": "unavailable", "problem": exc.problem, "fix": exc.fix}}
     except EdgeAttnError:
@@ -154,6 +168,7 @@ def bench_artifacts(
     timeout_s: float | None = None,
     device: DeviceConfig | str | None = None,
     device_label: str | None = None,
+    spec: ArtifactSpec | None = None,
     **overrides: Any,
 ) -> BenchReport:
     """Measure every artifact at every batch size and compare each with the baseline.
@@ -162,12 +177,14 @@ def bench_artifacts(
     `batches=[1, 8], threads=1`). `isolate=True` runs each artifact in a fresh process (per-artifact
     peak RSS, no shared thread pools); `extras[path]` may give `top1` (and `accuracy_note`, `macs`)
     the artifact's own manifest does not carry. `device` (a `DeviceConfig` or URL; default local)
-    is where the artifacts run and are timed (`device_label`: its name in reports). Returns a
+    is where the artifacts run and are timed (`device_label`: its name in reports). An .onnx or
+    .mlpackage without a manifest is timed on random inputs of its graph's shape (`spec`, when given,
+    sets its input size and preprocessing; see `edgeattn.byo`). Returns a
     `BenchReport` (rows, skipped entries with reasons, environment, the device).
     """
     settings = BenchConfig.build(config, **overrides)
     with open_device(device, label=device_label) as dev:
-        return _bench(dev, artifacts, settings, baseline, labels, extras, title, notes, timeout_s)
+        return _bench(dev, artifacts, settings, baseline, labels, extras, title, notes, timeout_s, spec)
 
 
 def _bench(
@@ -180,6 +197,7 @@ def _bench(
     title: str,
     notes: list[str] | None,
     timeout_s: float | None,
+    spec: ArtifactSpec | None = None,
 ) -> BenchReport:
     runtime, threads, pin, isolate = settings.runtime, settings.threads, settings.pin, settings.isolate
     paths = [Path(a) for a in artifacts]
@@ -192,7 +210,18 @@ def _bench(
     dupes = sorted({str(p) for p in paths if paths.count(p) > 1})
     if dupes:
         raise InputError(f"artifact given twice: {', '.join(dupes)}", "list each artifact once")
-    runtimes = {p: preflight(p, runtime) for p in paths}
+    assumed = {
+        p: artifact_manifest(p, spec, need_preprocessing=False, refuse_unused=False)
+        for p in paths
+        if p.exists()
+    }
+    byo = [p.name for p, m in assumed.items() if m is not None]
+    if byo and not dev.in_process:
+        raise InputError(
+            f"{', '.join(byo)} {'has' if len(byo) == 1 else 'have'} no manifest, and devices run only artifacts with one",
+            "export the model with `edgeattn export` (which writes the manifest), or bench it here",
+        )
+    runtimes = {p: preflight(p, runtime, assumed.get(p)) for p in paths}
     names = _labels(paths, labels)
     extra = {Path(k): dict(v) for k, v in (extras or {}).items()}
     report = BenchReport(
@@ -235,9 +264,9 @@ def _bench(
 
                 response = {"ok": True, "result": measure_on_device(dev, path, rt, settings)}
             elif isolate:
-                response = _run_isolated(path, rt, settings, timeout_s)
+                response = _run_isolated(path, rt, settings, timeout_s, assumed.get(path))
             else:
-                response = _run_inline(path, rt, settings)
+                response = _run_inline(path, rt, settings, assumed.get(path))
             if not response["ok"]:
                 error = response["error"]
                 if error["kind"] != "unavailable":

@@ -40,7 +40,9 @@ def run_request(request: dict[str, Any]) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(settings.threads)
-        result = measure_artifact(Path(request["artifact"]), request["runtime"], settings)
+        result = measure_artifact(
+            Path(request["artifact"]), request["runtime"], settings, request.get("manifest")
+        )
         result["pinned_cpus"] = pinned
         return {"ok": True, "result": result}
     except EdgeAttnError as exc:

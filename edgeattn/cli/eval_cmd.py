@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
+from edgeattn.byo.config import SPEC_OPTIONS, ArtifactSpec
 from edgeattn.cli.common import JSON_OPTION, emit_json, print_table, with_device
+from edgeattn.cli.options import with_config
 from edgeattn.device.config import DeviceConfig
 
 
@@ -15,6 +17,7 @@ def register(app: typer.Typer) -> None:
     app.command("eval")(eval_command)
 
 
+@with_config(ArtifactSpec, **SPEC_OPTIONS)
 @with_device
 def eval_command(
     artifact: Path = typer.Argument(
@@ -29,10 +32,16 @@ def eval_command(
     threads: int = typer.Option(None, "--threads", help="CPU threads for the runtime."),
     json_out: Path = JSON_OPTION,
     device: DeviceConfig | None = None,
+    spec: ArtifactSpec | None = None,
 ) -> None:
     """Evaluate top-1/top-5 of an artifact on a split of a data set, on the artifact's own runtime.
 
-    Example: edgeattn eval exported/mvit_int8.onnx --data builtin:digits --json eval.json
+    An .onnx/.mlpackage that edgeattn did not export (no manifest) needs its input spec: --mean/--std
+    (and --input-size, --interpolation, --crop-pct) or --input-spec-from CKPT.
+
+    Examples:
+      edgeattn eval exported/mvit_int8.onnx --data builtin:digits --json eval.json
+      edgeattn eval their_model.onnx --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --data builtin:digits
     """
     from rich.markup import escape
 
@@ -40,7 +49,7 @@ def eval_command(
     from edgeattn.evaluation.artifact import evaluate_artifact
 
     result = evaluate_artifact(
-        artifact, data, split, limit=limit, runtime=runtime, threads=threads, device=device
+        artifact, data, split, limit=limit, runtime=runtime, threads=threads, device=device, spec=spec
     )
     print_table(
         escape(f"{artifact.name} on {data} [{split}] — {result.runtime}"),

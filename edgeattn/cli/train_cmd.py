@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from edgeattn.cli.common import JSON_OPTION, OUT_HELP, emit_json, print_table
+from edgeattn.cli.common import out as out_console
 from edgeattn.cli.options import with_config
 from edgeattn.train.config import TrainConfig
 
@@ -35,7 +36,9 @@ def parse_options(pairs: list[str]) -> dict:
 @with_config(TrainConfig, flags={"augment": "--augment/--no-augment"})
 def train(
     model: str = typer.Option(
-        ..., "--model", help="Zoo name (mobilevit_xxs, attn_vgg11), timm:NAME or torchvision:NAME."
+        None,
+        "--model",
+        help="Zoo name (mobilevit_xxs, attn_vgg11), timm:NAME or torchvision:NAME (with --init: the checkpoint's).",
     ),
     data: str = typer.Option(
         "builtin:digits", "--data", help="Data-set spec (builtin:digits, folder, .npz)."
@@ -51,9 +54,13 @@ def train(
     json_out: Path = JSON_OPTION,
     config: TrainConfig | None = None,
 ) -> None:
-    """Train a baseline with AdamW, cosine LR, label smoothing and light augmentation.
+    """Train a baseline with AdamW, cosine LR, label smoothing and light augmentation; or fine-tune a
+    checkpoint (--init), fully or with LoRA on the attention projections (--lora RANK; the adapters are
+    merged before saving, so the checkpoint is the plain model).
 
-    Example: edgeattn train --model mobilevit_xxs --data builtin:digits --input-size 64 --epochs 8 --out exported/mvit.pt
+    Examples:
+      edgeattn train --model mobilevit_xxs --data builtin:digits --input-size 64 --epochs 8 --out exported/mvit.pt
+      edgeattn train --init exported/mvit.pt --lora 8 --data builtin:digits --epochs 2 --out exported/mvit-lora.pt
     """
     from edgeattn.fileio import check_writable
     from edgeattn.train import train_checkpoint
@@ -62,10 +69,14 @@ def train(
     result = train_checkpoint(
         model, data, out, config, input_size=input_size, options=parse_options(option), seed=seed
     )
-    val = result.val
+    val, params = result.val, result.params
     print_table(
-        f"trained {model} -> {out}",
+        f"trained {result.model} -> {out}",
         ["split", "top-1 %", "top-5 %", "images"],
         [["val", f"{val.top1:.2f}", f"{val.top5:.2f}", val.n]],
+    )
+    how = f"LoRA rank {result.lora} + classifier" if result.lora else "all"
+    out_console.print(
+        f"trainable parameters ({how}): {params['trainable']:,} of {params['total']:,} ({params['percent']:.2f} %)"
     )
     emit_json(result.to_dict(), json_out)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
+from edgeattn.byo.config import SPEC_OPTIONS, ArtifactSpec
 from edgeattn.cli.common import JSON_OPTION, emit_json, out, print_table, with_device
+from edgeattn.cli.options import with_config
 from edgeattn.device.config import DeviceConfig
 
 
@@ -38,6 +40,7 @@ RUNTIME = typer.Option(
 )
 
 
+@with_config(ArtifactSpec, **SPEC_OPTIONS)
 @with_device
 def validate_command(
     artifact: Path = typer.Argument(
@@ -73,16 +76,19 @@ def validate_command(
     threads: int = THREADS,
     runtime: str = RUNTIME,
     device: DeviceConfig | None = None,
+    spec: ArtifactSpec | None = None,
 ) -> None:
     """Check that an exported artifact still gives the reference's answers (exit 0 pass, 1 gate failed, 2 bad input).
 
     Runs the artifact on its own runtime (with its manifest's preprocessing) and the FP32 reference in
     torch on the same images; reports accuracy, agreement, KL, logit errors, per-class deltas and a
     confidence interval for the drop. With --device, the artifact's predictions come from the device.
+    An .onnx/.mlpackage without a manifest needs its input spec (--input-spec-from CKPT, or --mean/--std).
 
     Examples:
       edgeattn validate exported/mvit_int8.onnx --reference mvit.pt --data builtin:digits --junit drift.xml
       edgeattn validate exported/mvit_int8.onnx --reference mvit.pt --device ssh://nvidia@jetson.local
+      edgeattn validate their_model.onnx --reference mvit.pt --input-spec-from mvit.pt
     """
     from rich.markup import escape
 
@@ -118,6 +124,7 @@ def validate_command(
         threads=threads,
         runtime=runtime,
         device=device,
+        spec=spec,
     )
     info = report.artifact_info
     print_table(

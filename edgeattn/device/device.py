@@ -243,6 +243,11 @@ class Device:
 
         if self.in_process:
             return open_runner(path, runtime, **options)
+        if options.pop("manifest", None) is not None:
+            raise InputError(
+                f"{Path(path).name} has no manifest, and devices run only artifacts with one",
+                "export the model with `edgeattn export` (which writes the manifest), or run it here",
+            )
         from edgeattn.device.runner import RemoteRunner
 
         return RemoteRunner(self, Path(path), runtime, **options)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
+from edgeattn.byo import ArtifactSpec, artifact_manifest
 from edgeattn.errors import InputError
 from edgeattn.evaluation.accuracy import topk_hits
 from edgeattn.evaluation.predict import predict_all
@@ -55,12 +56,13 @@ def evaluate_artifact(
     with_hits: bool = False,
     device: Any = None,
     device_label: str | None = None,
+    spec: ArtifactSpec | None = None,
 ) -> EvalResult:
     """top-1/top-5 of `artifact` on a split of `data`; `runtime` overrides the artifact's default runner.
 
     `device` (a `DeviceConfig` or URL, default local) is where the artifact runs. `with_hits` keeps
     `hits`, the per-image top-1 correctness, for paired comparisons of two artifacts on the same
-    images.
+    images. `spec` is the input spec of an artifact without a manifest (`edgeattn.byo`).
     """
     from edgeattn.data import load_split
     from edgeattn.device import open_device
@@ -68,8 +70,9 @@ def evaluate_artifact(
     artifact = Path(artifact)
     if limit is not None and limit < 1:
         raise InputError(f"--limit {limit} must be at least 1", "give a positive number of images")
+    manifest = artifact_manifest(artifact, spec)
     with open_device(device, label=device_label) as dev:
-        runner = dev.open_runner(artifact, runtime, threads=threads)
+        runner = dev.open_runner(artifact, runtime, threads=threads, manifest=manifest)
         try:
             dataset = load_split(data, split, runner.input_spec.size[0]).subset(limit)
             check_data_fits(runner.num_classes, dataset.num_classes, artifact, data)

@@ -99,6 +99,9 @@ class DataSection(Section):
 class TrainSection(TrainConfig):
     """Train the baseline (only when model.checkpoint is not given)."""
 
+    # A recipe trains from scratch or takes model.checkpoint as it is (fine-tuning in recipes: later).
+    recipe_excluded: ClassVar[frozenset[str]] = frozenset({"init", "lora", "lora_alpha"})
+
 
 class PruneSection(PruneConfig):
     """Structured head pruning. Give exactly one of ratio, heads, target_macs."""

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgeattn.errors import InputError, UnavailableError
-from edgeattn.manifest import read_manifest
+from edgeattn.manifest import ArtifactManifest, read_manifest
 from edgeattn.registry import Registry
 from edgeattn.runtime.base import RUNNERS, Runner
 from edgeattn.runtime.coreml_ref.ct_import import import_coremltools
@@ -157,6 +157,7 @@ class CoreMLRunner(Runner):
         compute_units: str = "all",
         executor: str = "auto",
         threads: int | None = None,
+        manifest: ArtifactManifest | None = None,
         **_: object,
     ) -> None:
         path = Path(path)
@@ -165,7 +166,7 @@ class CoreMLRunner(Runner):
                 f"unknown Core ML compute units {compute_units!r}",
                 f"choose one of: {', '.join(COMPUTE_UNITS)}",
             )
-        self.manifest = read_manifest(path)
+        self.manifest = manifest or read_manifest(path)  # given: a manifest-less artifact (edgeattn.byo)
         self.input_spec = self.manifest.spec
         self.num_classes = self.manifest.num_classes
         self.precision = self.manifest.precision

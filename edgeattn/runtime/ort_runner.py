@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeattn.errors import InputError
-from edgeattn.manifest import read_manifest
+from edgeattn.manifest import ArtifactManifest, read_manifest
 from edgeattn.runtime.base import RUNNERS, Runner
 
 GRAPH_LEVELS = {
@@ -42,11 +42,12 @@ class OnnxRuntimeRunner(Runner):
         providers: list[str] | None = None,
         graph_optimization: str = "all",
         execution_mode: str = "sequential",
+        manifest: ArtifactManifest | None = None,
         **_: object,
     ) -> None:
         import onnxruntime as ort
 
-        self.manifest = read_manifest(path)
+        self.manifest = manifest or read_manifest(path)  # given: a manifest-less artifact (edgeattn.byo)
         self.input_spec = self.manifest.spec
         self.num_classes = self.manifest.num_classes
         self.precision = self.manifest.precision

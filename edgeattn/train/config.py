@@ -28,3 +28,19 @@ class TrainConfig(StageConfig):
     )
     distill_temperature: float = Field(2.0, gt=0, le=100, description="Distillation temperature.")
     augment: bool = Field(True, description="Random translation and brightness/contrast jitter.")
+    init: Path | None = Field(
+        None,
+        description="Fine-tune: start from this checkpoint's weights and architecture (a new classifier when the data's classes differ).",
+    )
+    lora: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="Fine-tune --init with LoRA of this rank on the attention projections (classifier trained fully; merged before saving).",
+    )
+    lora_alpha: float | None = Field(
+        None,
+        gt=0,
+        le=4096,
+        description="LoRA scaling alpha (the update is scaled by alpha/rank) [default 2×rank].",
+    )

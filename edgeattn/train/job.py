@@ -14,6 +14,8 @@ from edgeattn.models import ModelConfig, model_spec
 from edgeattn.result import StageResult
 from edgeattn.train.config import TrainConfig
 from edgeattn.train.loop import fit, seed_everything
+from edgeattn.train.lora import add_lora, lora_plan, merge_lora, parameter_counts
+from edgeattn.train.start import load_init, with_classes
 
 
 class TrainResult(StageResult):
@@ -25,10 +27,14 @@ class TrainResult(StageResult):
     epochs: list[dict[str, Any]]
     seconds: float
     out: str
+    # Parameters the optimizer updated, of all the model had while training (LoRA: adapters + head).
+    params: dict[str, Any] = {}
+    init: str | None = None
+    lora: int | None = None
 
 
 def train_checkpoint(
-    model: str,
+    model: str | None,
     data: str,
     out: Path | str,
     config: TrainConfig | None = None,
@@ -38,15 +44,27 @@ def train_checkpoint(
     seed: int = 0,
     **overrides: Any,
 ) -> TrainResult:
-    """Train zoo model `model` on `data`, save it to `out`. `config` (default `TrainConfig()`) with any
-    of its fields replaced by `overrides` (e.g. `epochs=2`)."""
+    """Train zoo model `model` (or fine-tune `config.init`, with LoRA when `config.lora`) on `data`,
+    save it to `out`. `config` (default `TrainConfig()`) with any of its fields replaced by
+    `overrides` (e.g. `epochs=2`)."""
     cfg = TrainConfig.build(config, **overrides)
-    spec = model_spec(model)
-    size = int(input_size or spec.default_input_size)
+    if cfg.init is None and model is None:
+        raise InputError("no model to train", "give --model NAME (from scratch) or --init CKPT (fine-tune)")
+    if cfg.lora is not None and cfg.init is None:
+        raise InputError(
+            "--lora adapts trained weights, and no --init checkpoint was given",
+            "give --init CKPT (e.g. from `edgeattn import` or `edgeattn train`), or drop --lora",
+        )
+    init = load_init(cfg.init, model, input_size, options) if cfg.init is not None else None
+    size = init.config.input_size if init else int(input_size or model_spec(str(model)).default_input_size)
     train_set = load_split(data, "train", size)
     val_set = load_split(data, "val", size)
     seed_everything(seed)  # the initial weights too: same seed, same checkpoint bytes
-    handle = ModelHandle.new(ModelConfig(model, train_set.num_classes, size, dict(options or {})))
+    if init is not None and cfg.init is not None:
+        handle = with_classes(init, train_set.num_classes, cfg.init)
+    else:
+        handle = ModelHandle.new(ModelConfig(str(model), train_set.num_classes, size, dict(options or {})))
+    name = handle.config.name
     teacher_module = None
     if cfg.teacher is not None:
         t = load_checkpoint(cfg.teacher)
@@ -56,17 +74,24 @@ def train_checkpoint(
                 "use a teacher trained on the same data and input size",
             )
         teacher_module = t.module
+    trained = handle.module
+    if cfg.lora is not None:
+        plan = lora_plan(handle.module, train_set.num_classes, name)
+        trained = add_lora(handle.module, plan, cfg.lora, cfg.lora_alpha)
+    params = parameter_counts(trained)
     start = time.perf_counter()
     log = fit(
-        handle.module,
+        trained,
         train_set,
         handle.input_spec,
         cfg,
         seed=seed,
         teacher=teacher_module,
-        description=f"train {model}",
+        description=f"{'LoRA fine-tune' if cfg.lora else 'fine-tune' if cfg.init else 'train'} {name}",
     )
     seconds = time.perf_counter() - start
+    if cfg.lora is not None:
+        handle.module = merge_lora(trained)  # prune/quantize/export see the plain architecture
     val = evaluate(handle.module, val_set, handle.input_spec)
     handle.metrics = {"val": val, "data": data}
     handle.with_step(
@@ -79,8 +104,22 @@ def train_checkpoint(
         seed=seed,
         teacher=str(cfg.teacher) if cfg.teacher else None,
         val_top1=val["top1"],
+        **({"init": str(cfg.init)} if cfg.init else {}),
+        **(
+            {"lora": {"rank": cfg.lora, "alpha": cfg.lora_alpha or 2.0 * cfg.lora, "params": params}}
+            if cfg.lora
+            else {}
+        ),
     )
     save_checkpoint(handle, out)
     return TrainResult(
-        model=model, input_size=size, val=Accuracy(**val), epochs=log, seconds=seconds, out=str(out)
+        model=name,
+        input_size=size,
+        val=Accuracy(**val),
+        epochs=log,
+        seconds=seconds,
+        out=str(out),
+        params=params,
+        init=str(cfg.init) if cfg.init else None,
+        lora=cfg.lora,
     )

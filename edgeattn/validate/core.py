@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeattn.byo import ArtifactSpec, artifact_manifest
 from edgeattn.data import load_split
 from edgeattn.device import DeviceConfig, open_device
 from edgeattn.errors import InputError
 from edgeattn.evaluation import predict_all
 from edgeattn.evaluation.artifact import check_data_fits
 from edgeattn.fileio import check_writable
+from edgeattn.manifest import ArtifactManifest
 from edgeattn.runtime import Runner, open_runner
 from edgeattn.validate.gates import GateResult, Gates, check_gates
 from edgeattn.validate.metrics import DriftMetrics, drift_metrics
@@ -95,7 +97,10 @@ def runner_info(runner: Runner, path: Path) -> dict[str, Any]:
         "image_input": bool(runner.image_input),
     }
     if manifest is not None:
-        info.update(target=manifest.target, model=manifest.config.name, sha256=manifest.sha256)
+        name = manifest.model.get("name")  # none for an artifact edgeattn did not export
+        info.update(
+            target=manifest.target, model=name, sha256=manifest.sha256, source_kind=manifest.source_kind
+        )
     handle = getattr(runner, "handle", None)
     if handle is not None:
         info.update(model=handle.config.name, checkpoint_kind=handle.kind)
@@ -124,7 +129,7 @@ def check_compatible(
         same = np.allclose(av, rv, atol=1e-6) if not isinstance(av, str) else av == rv
         if not same:
             warnings.append(
-                f"the artifact's manifest preprocesses with {name}={av}, the reference with {rv}: expect drift from that alone"
+                f"the artifact's input spec preprocesses with {name}={av}, the reference with {rv}: expect drift from that alone"
             )
     a_model = runner_info(artifact, artifact_path).get("model")
     r_model = runner_info(reference, reference_path).get("model")
@@ -169,9 +174,10 @@ def validate_artifact(
     runtime: str | None = None,
     device: DeviceConfig | str | None = None,
     device_label: str | None = None,
+    spec: ArtifactSpec | None = None,
 ) -> ValidationReport:
     """Compare `artifact` (any runnable kind, on `runtime` or its own) with `reference` (the FP32
-    checkpoint) on `data`.
+    checkpoint) on `data`; `spec` is the input spec of an artifact without a manifest (`edgeattn.byo`).
 
     `device` (a `DeviceConfig` or URL, default local) is where the artifact runs; `device_label` is
     its name in reports. Reports go to the given paths (written even when a gate fails); the caller
@@ -185,6 +191,7 @@ def validate_artifact(
     for out in (junit, json_out, markdown):
         if out is not None:
             check_writable(Path(out))
+    manifest = artifact_manifest(artifact, spec)
     with open_device(device, label=device_label) as dev:  # reached only when the artifact is opened
         report = _validate_on(
             dev,
@@ -199,6 +206,7 @@ def validate_artifact(
             layerwise_verify,
             threads,
             runtime,
+            manifest,
         )
     report.seconds = time.perf_counter() - start
     write_reports(report, json_out=json_out, markdown=markdown, junit=junit)
@@ -218,10 +226,11 @@ def _validate_on(
     layerwise_verify: int,
     threads: int | None,
     runtime: str | None,
+    manifest: ArtifactManifest | None,
 ) -> ValidationReport:
     ref_runner = open_reference(reference, threads)
     try:
-        art_runner = dev.open_runner(artifact, runtime, threads=threads)
+        art_runner = dev.open_runner(artifact, runtime, threads=threads, manifest=manifest)
         try:
             warnings = check_compatible(art_runner, ref_runner, artifact, reference)
             if layerwise:

@@ -11,7 +11,8 @@ How they are made small — the documented mechanism, one table each, so no comm
 - Inputs a command reads that no earlier command of the same document wrote are made from the tiny
   trained attn_vgg11 (`provide`, cached for the session): `*.pt` a checkpoint (quantized when the name
   says int8/ptq/qat), `*.onnx` and `*.mlpackage` exports of it (int8/fp16 when the name says so), a
-  `*.pth` state dict of the command's `--model`, a folder argument (`site/`) a web export; recipes and data come from the repo. INT8 stand-ins
+  `*.pth` state dict of the command's `--model`, a folder argument (`site/`) a web export; recipes and data come from the repo. An
+  artifact whose name says `their` (`their_model.onnx`) gets no manifest: a file edgeattn did not export. INT8 stand-ins
   are quantized for onnxruntime, or for TensorRT when the command is `edgeattn check tensorrt`.
 - DEVICES: a device URL (`ssh://…`) is the test session's loopback ssh device (a real sshd on
   127.0.0.1; tests/helpers/device.py), its ssh config passed in EDGEATTN_SSH_CONFIG.
@@ -280,7 +281,8 @@ def provide(
     precision = "int8" if quantized else ("fp16" if "fp16" in name or target == "coreml" else "fp32")
     made = _stand_in(source, f"{precision}{path.suffix or '-site'}")
     (shutil.copytree if made.is_dir() else shutil.copy)(made, path)
-    shutil.copy(made.with_name(made.name + ".json"), path.with_name(path.name + ".json"))
+    if "their" not in name:  # `their_model.onnx`: someone else's export, without edgeattn's manifest
+        shutil.copy(made.with_name(made.name + ".json"), path.with_name(path.name + ".json"))
     return None
 
 
