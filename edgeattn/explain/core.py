@@ -85,7 +85,8 @@ def load_handle(path: Path) -> ModelHandle:
     handle = load_checkpoint(path)
     handle.module.eval()
     for p in handle.module.parameters():
-        p.requires_grad_(True)  # CAMs need gradients to reach the target layer
+        if p.is_floating_point():  # CAMs need gradients to reach the target layer
+            p.requires_grad_(True)
     return handle
 
 
