@@ -195,3 +195,34 @@ def test_int8_checkpoint_is_explainable(trained, tmp_path):
     report = explain_checkpoint(ckpt, "builtin:digits", tmp_path / "cmp", images=4, compare=q)
     assert_varied(report.heat_b, 32)
     assert report.mean_pearson > 0.5  # fake-quant barely moves the maps; a random model would not pass
+
+
+def test_validate_explain_shows_flipped_images(trained, run_cli, tmp_path):
+    """A failing drift gate (a random model against the trained one) shows its flipped images."""
+    ref = trained("attn_vgg11_linear")
+    md = tmp_path / "drift.md"
+    code, stdout, stderr = run_cli(
+        "validate", scrambled(tmp_path, "attn_vgg11_linear"), "--reference", ref, "--data", "builtin:digits",
+        "--limit", "40", "--markdown", md, "--explain", "3",
+    )  # fmt: skip
+    assert code == 1, stdout + stderr
+    text = md.read_text()
+    assert "Where they disagree most" in text and text.count("drift_explain/") == 3
+    rows = [line for line in text.splitlines() if "drift_explain/" in line]
+    assert all("| yes |" in r for r in rows)  # flipped first: a random model flips most images
+    assert sorted(p.name for p in (tmp_path / "drift_explain").iterdir()) == ["000.png", "001.png", "002.png"]
+
+
+def test_validate_explain_needs_markdown(trained, run_cli, tmp_path):
+    ckpt = trained("attn_vgg11_linear")
+    code, stdout, stderr = run_cli("validate", ckpt, "--reference", ckpt, "--explain", "2")
+    assert code == 2 and "--markdown" in stdout + stderr
+
+
+def test_artifact_without_manifest_says_why_no_source(tmp_path):
+    from edgeattn.explain.drift import source_checkpoint
+
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"not really")
+    path, why = source_checkpoint(onnx)
+    assert path is None and "manifest" in why

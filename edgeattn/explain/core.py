@@ -91,10 +91,12 @@ def load_handle(path: Path) -> ModelHandle:
 
 
 def class_names(handle: ModelHandle, data_classes: list[str]) -> list[str]:
-    from edgeattn.export.common import class_names_of
-
+    """The names `edgeattn train` recorded (as `export.common.class_names_of` reads them; not imported
+    from there, since validate imports this module and export imports validate), else the data set's."""
     n = int(handle.config.num_classes)
-    names = class_names_of(handle) or (data_classes if len(data_classes) == n else [])
+    recorded = [s.get("classes") for s in reversed(handle.history) if isinstance(s.get("classes"), list)]
+    names = [str(c) for c in recorded[0]] if recorded and len(recorded[0]) == n else []
+    names = names or (data_classes if len(data_classes) == n else [])
     return names or [f"class {i}" for i in range(n)]
 
 

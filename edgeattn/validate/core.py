@@ -48,6 +48,9 @@ class ValidationReport:
     layerwise: LayerwiseReport | None = None  # when asked for
     seconds: float = 0.0
     device: dict[str, Any] | None = None  # where the artifact ran, when not here (`device check`'s facts)
+    explanation: dict[str, Any] | None = None  # --explain: heat-map panels of the worst images
+    # (images, reference logits, artifact logits) the metrics came from; not serialised
+    evidence: tuple[Any, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -73,6 +76,7 @@ class ValidationReport:
             "layerwise": self.layerwise.to_dict() if self.layerwise is not None else None,
             "seconds": round(self.seconds, 2),
             **({"device": self.device} if self.device is not None else {}),
+            **({"explanation": self.explanation} if self.explanation is not None else {}),
         }
 
     @property
@@ -169,13 +173,16 @@ def validate_artifact(
     runtime: str | None = None,
     device: DeviceConfig | str | None = None,
     device_label: str | None = None,
+    explain: int = 0,
 ) -> ValidationReport:
     """Compare `artifact` (any runnable kind, on `runtime` or its own) with `reference` (the FP32
     checkpoint) on `data`.
 
     `device` (a `DeviceConfig` or URL, default local) is where the artifact runs; `device_label` is
     its name in reports. Reports go to the given paths (written even when a gate fails); the caller
-    decides what a failed gate means (the CLI exits 1).
+    decides what a failed gate means (the CLI exits 1). `explain` N adds heat-map panels of the N
+    images where artifact and reference disagree most to the Markdown report (beside it, in
+    `<markdown stem>_explain/`).
     """
     from edgeattn.validate.reports import write_reports
 
@@ -185,6 +192,11 @@ def validate_artifact(
     for out in (junit, json_out, markdown):
         if out is not None:
             check_writable(Path(out))
+    if explain < 0 or (explain and markdown is None):
+        raise InputError(
+            f"--explain {explain} needs a Markdown report to put the pictures in",
+            "add --markdown FILE (and a count of at least 1)",
+        )
     with open_device(device, label=device_label) as dev:  # reached only when the artifact is opened
         report = _validate_on(
             dev,
@@ -199,6 +211,14 @@ def validate_artifact(
             layerwise_verify,
             threads,
             runtime,
+        )
+    if explain and report.evidence is not None:
+        from edgeattn.explain.drift import explain_drift
+
+        dataset, ref_logits, art_logits = report.evidence
+        folder = Path(markdown).with_name(f"{Path(markdown).stem}_explain")
+        report.explanation = explain_drift(
+            artifact, reference, dataset.images, ref_logits, art_logits, explain, folder, dataset.classes
         )
     report.seconds = time.perf_counter() - start
     write_reports(report, json_out=json_out, markdown=markdown, junit=junit)
@@ -261,7 +281,7 @@ def measure(
     """Run one opened artifact on the data set and compare it with the reference's logits."""
     art_logits = predict_all(art_runner, dataset.images, f"artifact {artifact.name}")
     metrics = drift_metrics(ref_logits, art_logits, dataset.labels.numpy(), dataset.classes)
-    return ValidationReport(
+    report = ValidationReport(
         artifact=str(artifact),
         reference=str(ref_info.get("path", "")),
         data=dataset.source,
@@ -272,6 +292,8 @@ def measure(
         gates=check_gates(metrics, gates),
         warnings=warnings,
     )
+    report.evidence = (dataset, np.asarray(ref_logits), np.asarray(art_logits))
+    return report
 
 
 def _check_layerwise_input(artifact: Path, runner: Runner) -> None:
