@@ -187,9 +187,17 @@ def explain_checkpoint(
             )
         expl_b, probs_b = explain_batch(other, inputs.images, preds, config)
     report = ExplainReport(
-        str(ckpt), config.method, expl.layer, Path(out), [], str(compare) if compare else None,
-        expl_b.layer if expl_b else None, config.top_percent, expl.heat, expl_b.heat if expl_b else None,
-    )  # fmt: skip
+        checkpoint=str(ckpt),
+        method=config.method,
+        layer=expl.layer,
+        out=Path(out),
+        images=[],
+        compare=str(compare) if compare else None,
+        layer_b=expl_b.layer if expl_b else None,
+        top_percent=config.top_percent,
+        heat=expl.heat,
+        heat_b=expl_b.heat if expl_b else None,
+    )
     if expl.heads is not None:
         report.heads = inputs.head_labels.get(expl.layer) or list(range(expl.heads.shape[1]))
     with atomic_output(out) as tmp:
