@@ -44,6 +44,7 @@ COMMAND_MODULES = [
     "edgeattn.cli.prune_cmd",
     "edgeattn.cli.quantize_cmd",
     "edgeattn.cli.validate_cmd",
+    "edgeattn.cli.explain_cmd",
     "edgeattn.cli.import_cmd",
     "edgeattn.cli.export_cmd",
     "edgeattn.cli.check_cmd",

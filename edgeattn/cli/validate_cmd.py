@@ -73,6 +73,11 @@ def validate_command(
         False, "--layerwise", help="INT8 ONNX: per-layer SQNR against FP32, worst layers first."
     ),
     layerwise_samples: int = typer.Option(16, "--layerwise-samples", help="Images used for --layerwise."),
+    explain: int = typer.Option(
+        0,
+        "--explain",
+        help="Add Grad-CAM panels of the N images where artifact and reference disagree most to --markdown.",
+    ),
     threads: int = THREADS,
     runtime: str = RUNTIME,
     device: DeviceConfig | None = None,
@@ -125,6 +130,7 @@ def validate_command(
         runtime=runtime,
         device=device,
         spec=spec,
+        explain=explain,
     )
     info = report.artifact_info
     print_table(
@@ -150,6 +156,11 @@ def validate_command(
         print_table(title, CONSOLE_LAYER_COLUMNS, console_layer_rows(lw))
         for note in lw.notes:
             out.print(f"note: {escape(note)}")
+    if report.explanation is not None:
+        ex = report.explanation
+        out.print(escape(f"heat maps of {len(ex['images'])} images: {ex['folder']}"))
+        if ex.get("note"):
+            out.print(f"[yellow]note:[/] {escape(ex['note'])}")
     print_table("gates", ["gate", "measured", "allowed", "result"], gate_rows(report))
     if not report.passed:
         raise GateFailure(

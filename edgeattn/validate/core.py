@@ -50,6 +50,9 @@ class ValidationReport:
     layerwise: LayerwiseReport | None = None  # when asked for
     seconds: float = 0.0
     device: dict[str, Any] | None = None  # where the artifact ran, when not here (`device check`'s facts)
+    explanation: dict[str, Any] | None = None  # --explain: heat-map panels of the worst images
+    # (images, reference logits, artifact logits) the metrics came from; not serialised
+    evidence: tuple[Any, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -75,6 +78,7 @@ class ValidationReport:
             "layerwise": self.layerwise.to_dict() if self.layerwise is not None else None,
             "seconds": round(self.seconds, 2),
             **({"device": self.device} if self.device is not None else {}),
+            **({"explanation": self.explanation} if self.explanation is not None else {}),
         }
 
     @property
@@ -175,13 +179,16 @@ def validate_artifact(
     device: DeviceConfig | str | None = None,
     device_label: str | None = None,
     spec: ArtifactSpec | None = None,
+    explain: int = 0,
 ) -> ValidationReport:
     """Compare `artifact` (any runnable kind, on `runtime` or its own) with `reference` (the FP32
     checkpoint) on `data`; `spec` is the input spec of an artifact without a manifest (`edgeattn.byo`).
 
     `device` (a `DeviceConfig` or URL, default local) is where the artifact runs; `device_label` is
     its name in reports. Reports go to the given paths (written even when a gate fails); the caller
-    decides what a failed gate means (the CLI exits 1).
+    decides what a failed gate means (the CLI exits 1). `explain` N adds heat-map panels of the N
+    images where artifact and reference disagree most to the Markdown report (beside it, in
+    `<markdown stem>_explain/`).
     """
     from edgeattn.validate.reports import write_reports
 
@@ -191,6 +198,11 @@ def validate_artifact(
     for out in (junit, json_out, markdown):
         if out is not None:
             check_writable(Path(out))
+    if explain < 0 or (explain and markdown is None):
+        raise InputError(
+            f"--explain {explain} needs a Markdown report to put the pictures in",
+            "add --markdown FILE (and a count of at least 1)",
+        )
     manifest = artifact_manifest(artifact, spec)
     with open_device(device, label=device_label) as dev:  # reached only when the artifact is opened
         report = _validate_on(
@@ -207,6 +219,14 @@ def validate_artifact(
             threads,
             runtime,
             manifest,
+        )
+    if explain and report.evidence is not None:
+        from edgeattn.explain.drift import explain_drift
+
+        dataset, ref_logits, art_logits = report.evidence
+        folder = Path(markdown).with_name(f"{Path(markdown).stem}_explain")
+        report.explanation = explain_drift(
+            artifact, reference, dataset.images, ref_logits, art_logits, explain, folder, dataset.classes
         )
     report.seconds = time.perf_counter() - start
     write_reports(report, json_out=json_out, markdown=markdown, junit=junit)
@@ -270,7 +290,7 @@ def measure(
     """Run one opened artifact on the data set and compare it with the reference's logits."""
     art_logits = predict_all(art_runner, dataset.images, f"artifact {artifact.name}")
     metrics = drift_metrics(ref_logits, art_logits, dataset.labels.numpy(), dataset.classes)
-    return ValidationReport(
+    report = ValidationReport(
         artifact=str(artifact),
         reference=str(ref_info.get("path", "")),
         data=dataset.source,
@@ -281,6 +301,8 @@ def measure(
         gates=check_gates(metrics, gates),
         warnings=warnings,
     )
+    report.evidence = (dataset, np.asarray(ref_logits), np.asarray(art_logits))
+    return report
 
 
 def _check_layerwise_input(artifact: Path, runner: Runner) -> None:

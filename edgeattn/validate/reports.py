@@ -156,7 +156,25 @@ def to_markdown(report: ValidationReport) -> str:
             "column), or try it on this ONNX with `edgeattn.onnx.float_twin.keep_fp32`, and validate again.",
             *[f"> {note}" for note in lw.notes],
         ]
+    if report.explanation is not None:
+        parts += ["", *explanation_lines(report.explanation)]
     return "\n".join(parts) + "\n"
+
+
+def explanation_lines(ex: dict) -> list[str]:
+    """`--explain`: one row per image (flipped first, then by KL) with its heat-map panel."""
+    lines = [
+        f"#### Where they disagree most ({ex['method']}: input | reference | artifact's source checkpoint)",
+        "",
+    ]
+    if ex.get("note"):
+        lines += [f"> {ex['note']}", ""]
+    rows = [
+        [str(r["index"]), r["reference"], r["artifact"], "yes" if r["flipped"] else "", _f(r["kl"], 4),
+         f"![image {r['index']}]({r['panel']})"]
+        for r in ex["images"]
+    ]  # fmt: skip
+    return [*lines, md_table(["image", "reference", "artifact", "flipped", "KL", "heat maps"], rows)]
 
 
 # ------------------------------------------------------------------------------------------ JUnit
