@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.models import TINY, tiny_config
+from helpers.numeric import assert_input_sensitive, close
 
 from edgeattn.checkpoint import ModelHandle, load_checkpoint, save_checkpoint
 from edgeattn.data.imageset import preprocess
@@ -47,8 +48,39 @@ def torch_reference(handle, images: torch.Tensor) -> np.ndarray:
         return handle.module.eval()(preprocess(images, handle.input_spec)).numpy()
 
 
-def test_fp16_image_input_with_folded_normalisation(tmp_path):
-    ckpt = make_ckpt(tmp_path, "attn_vgg11_softmax")
+def digits(n: int, size: int = 32) -> torch.Tensor:
+    """n real validation images as 0..255 uint8 (what an image input receives)."""
+    from edgeattn.data import load_split
+
+    return load_split("builtin:digits", "val", size).subset(n).images
+
+
+def wrongly_normalised(handle) -> object:
+    """The same model with the input normalisation left out (mean 0, std 1): a negative control."""
+    import copy
+    import dataclasses
+
+    wrong = copy.copy(handle)
+    wrong.input_spec = dataclasses.replace(handle.input_spec, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    return wrong
+
+
+def weight_scales(path) -> list[int]:
+    """Number of scale values of every constexpr weight dequantization in the saved package (the
+    iOS16/17 `constexpr_affine_dequantize` keeps its scale as an attribute)."""
+    spec = ct.utils.load_spec(str(path))
+    sizes = []
+    for fn in spec.mlProgram.functions.values():
+        for block in fn.block_specializations.values():
+            for op in block.operations:
+                if op.type == "constexpr_affine_dequantize":
+                    dims = op.attributes["scale"].type.tensorType.dimensions
+                    sizes.append(int(np.prod([d.constant.size for d in dims])))
+    return sizes
+
+
+def test_fp16_image_input_with_folded_normalisation(tmp_path, trained):
+    ckpt = trained("attn_vgg11_softmax")  # trained: its logits depend on the input
     out = tmp_path / "sm.mlpackage"
     manifest = export_artifact(ckpt, "coreml", out)
     assert out.is_dir() and manifest.precision == "fp16" and manifest.image_input is True
@@ -65,15 +97,18 @@ def test_fp16_image_input_with_folded_normalisation(tmp_path):
     assert manifest.details["compute_precision"] == "fp16" and manifest.details["normalization_folded"]
     # 0..255 pixels in (normalisation folded into the program) must classify like torch on the
     # normalised input: Core ML on macOS, the reference executor elsewhere.
-    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    images = digits(12)
     handle = load_checkpoint(ckpt)
     got = open_runner(out).predict(images)
     ref = torch_reference(handle, images)
-    assert np.max(np.abs(got - ref)) <= 5e-2 * max(1.0, float(np.abs(ref).max()))
+    assert_input_sensitive(ref)
+    assert close(got, ref, 0.05) and (got.argmax(1) == ref.argmax(1)).mean() >= 11 / 12
+    # negative control: the same check rejects the model without its normalisation
+    assert not close(got, torch_reference(wrongly_normalised(handle), images), 0.05)
 
 
-def test_int8_weights_tensor_input_dynamic_batch(tmp_path):
-    ckpt = make_ckpt(tmp_path, "attn_vgg11_se")
+def test_int8_weights_tensor_input_dynamic_batch(tmp_path, trained):
+    ckpt = trained("attn_vgg11_se")
     out = tmp_path / "se.mlpackage"
     manifest = export_artifact(
         ckpt,
@@ -86,16 +121,26 @@ def test_int8_weights_tensor_input_dynamic_batch(tmp_path):
     )
     ops = program_ops(out)
     assert ops.get("constexpr_affine_dequantize", 0) + ops.get("constexpr_blockwise_shift_scale", 0) >= 5
+    scales = weight_scales(out)
+    assert scales and all(n > 1 for n in scales), f"weights must have per-channel scales, got {scales}"
     spec = ct.utils.load_spec(str(out))
     arr = spec.description.input[0].type.multiArrayType
     assert arr.shapeRange.sizeRanges[0].lowerBound == 1 and arr.shapeRange.sizeRanges[0].upperBound == 8
     assert spec.specificationVersion == 8
     assert manifest.image_input is False and manifest.input_shape == ["batch", 3, 32, 32]
     assert manifest.details["weights"].startswith("int8")
-    images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    images = digits(5)
     got = open_runner(out).predict(images)
-    ref = torch_reference(load_checkpoint(ckpt), images)
-    assert got.shape == (5, 10) and np.max(np.abs(got - ref)) <= 0.1 * max(1.0, float(np.abs(ref).max()))
+    handle = load_checkpoint(ckpt)
+    ref = torch_reference(handle, images)
+    assert_input_sensitive(ref)
+    assert got.shape == (5, 10) and close(got, ref, 0.1)
+    # negative control: a model with scrambled weights is rejected by the same check
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in handle.module.parameters():
+            p.copy_(p.flatten()[torch.randperm(p.numel())].view_as(p))
+    assert not close(got, torch_reference(handle, images), 0.1)
 
 
 @pytest.mark.slow
