@@ -80,8 +80,8 @@ def weight_scales(path) -> list[int]:
 
 
 def test_fp16_image_input_with_folded_normalisation(tmp_path, trained):
-    ckpt = trained("attn_vgg11_softmax")  # trained: its logits depend on the input
-    out = tmp_path / "sm.mlpackage"
+    ckpt = trained("attn_vgg11_linear")  # trained: its logits depend on the input
+    out = tmp_path / "lin.mlpackage"
     manifest = export_artifact(ckpt, "coreml", out)
     assert out.is_dir() and manifest.precision == "fp16" and manifest.image_input is True
     spec = ct.utils.load_spec(str(out))
@@ -91,7 +91,7 @@ def test_fp16_image_input_with_folded_normalisation(tmp_path, trained):
     assert (image.width, image.height) == (32, 32)
     assert image.colorSpace == ct.proto.FeatureTypes_pb2.ImageFeatureType.RGB
     ops = program_ops(out)
-    assert ops["softmax"] == 5 and ops["conv"] >= 8  # the 5 attention blocks stay softmax attention
+    assert ops["elu"] == 2 * 5 and ops["conv"] >= 8  # phi(q), phi(k): the 5 blocks stay linear attention
     assert spec.specificationVersion == 7  # iOS16, the default deployment target
     assert read_manifest(out).details["program"]["ops"] == ops
     assert manifest.details["compute_precision"] == "fp16" and manifest.details["normalization_folded"]
