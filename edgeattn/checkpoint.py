@@ -64,6 +64,16 @@ CheckpointLoader = Callable[[dict[str, Any], Path], ModelHandle]
 CHECKPOINT_KINDS: Registry[CheckpointLoader] = Registry("checkpoint kind")
 
 
+def class_names_of(handle: ModelHandle) -> list[str]:
+    """The class names the model was trained with (recorded by `edgeattn train` in its history step),
+    or [] when unknown (imported weights, checkpoints from before names were recorded)."""
+    for step in reversed(handle.history):
+        names = step.get("classes")
+        if isinstance(names, list) and len(names) == int(handle.config.num_classes):
+            return [str(n) for n in names]
+    return []
+
+
 def save_checkpoint(
     handle: ModelHandle, path: Path | str, extra_payload: dict[str, Any] | None = None
 ) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgeattn.checkpoint import ModelHandle, load_checkpoint
+from edgeattn.checkpoint import ModelHandle, class_names_of, load_checkpoint
 from edgeattn.errors import InputError
 from edgeattn.explain.config import ExplainConfig
 from edgeattn.explain.families import CAM_FAMILIES
@@ -91,12 +91,9 @@ def load_handle(path: Path) -> ModelHandle:
 
 
 def class_names(handle: ModelHandle, data_classes: list[str]) -> list[str]:
-    """The names `edgeattn train` recorded (as `export.common.class_names_of` reads them; not imported
-    from there, since validate imports this module and export imports validate), else the data set's."""
+    """The names `edgeattn train` recorded, else the data set's, else "class i"."""
     n = int(handle.config.num_classes)
-    recorded = [s.get("classes") for s in reversed(handle.history) if isinstance(s.get("classes"), list)]
-    names = [str(c) for c in recorded[0]] if recorded and len(recorded[0]) == n else []
-    names = names or (data_classes if len(data_classes) == n else [])
+    names = class_names_of(handle) or (data_classes if len(data_classes) == n else [])
     return names or [f"class {i}" for i in range(n)]
 
 

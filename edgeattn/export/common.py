@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from edgeattn import __version__
-from edgeattn.checkpoint import ModelHandle
+from edgeattn.checkpoint import class_names_of
 from edgeattn.export.base import ExportRequest
 from edgeattn.manifest import ArtifactManifest, library_versions, write_manifest
 
@@ -63,16 +63,6 @@ def make_manifest(
         metrics=dict(req.handle.metrics),
         details=dict(details or {}),
     )
-
-
-def class_names_of(handle: ModelHandle) -> list[str]:
-    """The class names the model was trained with (recorded by `edgeattn train` in its history step),
-    or [] when unknown (imported weights, checkpoints from before names were recorded)."""
-    for step in reversed(handle.history):
-        names = step.get("classes")
-        if isinstance(names, list) and len(names) == int(handle.config.num_classes):
-            return [str(n) for n in names]
-    return []
 
 
 def publish_manifest(artifact: Path, manifest: ArtifactManifest) -> ArtifactManifest:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from edgeattn.models.config import ModelConfig
+from edgeattn.models.head_adapters import copy_without_mask, install_mask_hook
 from edgeattn.models.heads import HEAD_ADAPTERS, HeadAdapter
 
 
@@ -94,21 +95,9 @@ def _sliced_convnorm(cn: nn.Module, rows=None, cols=None, depthwise: bool = Fals
 
 def _set_channel_mask(module: nn.Module, mask: torch.Tensor | None) -> None:
     """Scale head h's channels of proj's NCHW input (head-major, d each) by mask[h], via a pre-hook."""
-    old = getattr(module, "_edgeattn_mask_hook", None)
-    if old is not None:
-        old.remove()
-        module._edgeattn_mask_hook = None
-    if mask is None:
-        return
-    if mask.numel() != module.num_heads:
-        raise ValueError(f"head mask has {mask.numel()} entries for {module.num_heads} heads")
-
-    def hook(_proj: nn.Module, args: tuple) -> tuple:
-        x = args[0]
-        scale = mask.to(x.dtype).repeat_interleave(module.d).view(1, -1, 1, 1)
-        return (x * scale, *args[1:])
-
-    module._edgeattn_mask_hook = module.proj.register_forward_pre_hook(hook)
+    install_mask_hook(
+        module, mask, module.num_heads, lambda x, m: x * m.repeat_interleave(module.d).view(1, -1, 1, 1)
+    )
 
 
 class EfficientFormerV2AttentionAdapter(HeadAdapter):
@@ -129,13 +118,7 @@ class EfficientFormerV2AttentionAdapter(HeadAdapter):
             raise ValueError("an EfficientFormerV2 attention block keeps at least one head")
         d = module.d
         rows = torch.tensor([k * d + j for k in keep for j in range(d)], dtype=torch.long)
-        hook = getattr(module, "_edgeattn_mask_hook", None)
-        module._edgeattn_mask_hook = None
-        module.attention_bias_cache = {}
-        try:
-            new = copy.deepcopy(module)
-        finally:
-            module._edgeattn_mask_hook = hook
+        new = copy_without_mask(module)
         new.__class__ = _pruned_class()
         new.qk_heads = getattr(module, "qk_heads", module.num_heads)
         new.v = _sliced_convnorm(module.v, rows=rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -114,12 +115,16 @@ class ResidualOnly(nn.Module):
         return f"dim_out={self.dim_out}, replaced={self.replaced}"
 
 
-def set_proj_input_mask(module: nn.Module, mask: torch.Tensor | None, num_heads: int, width: int) -> None:
-    """Multiply each head's slice of `proj`'s input by `mask[h]` through a forward pre-hook.
+def install_mask_hook(
+    module: nn.Module,
+    mask: torch.Tensor | None,
+    num_heads: int,
+    scale: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> None:
+    """Replace `module`'s head-mask pre-hook on `module.proj` with one applying `scale(x, mask)`.
 
-    The slices are head-major (head h owns columns h*width .. h*width+width-1), so masking there is
-    exactly "this head's output is scaled by mask[h]"; the product keeps the graph, so the gradient
-    with respect to the mask (taylor importance) flows.
+    One place owns the hook handle (`_edgeattn_mask_hook`), so every adapter removes the old hook
+    the same way before installing a new one and `mask=None` always restores the unmasked block.
     """
     old = getattr(module, "_edgeattn_mask_hook", None)
     if old is not None:
@@ -131,11 +136,21 @@ def set_proj_input_mask(module: nn.Module, mask: torch.Tensor | None, num_heads:
         raise ValueError(f"head mask has {mask.numel()} entries for {num_heads} heads")
 
     def hook(_proj: nn.Module, args: tuple) -> tuple:
-        x = args[0]
-        x = (x.unflatten(-1, (num_heads, width)) * mask.to(x.dtype)[:, None]).flatten(-2)
-        return (x, *args[1:])
+        return (scale(args[0], mask.to(args[0].dtype)), *args[1:])
 
     module._edgeattn_mask_hook = module.proj.register_forward_pre_hook(hook)
+
+
+def set_proj_input_mask(module: nn.Module, mask: torch.Tensor | None, num_heads: int, width: int) -> None:
+    """Multiply each head's slice of `proj`'s input by `mask[h]` through a forward pre-hook.
+
+    The slices are head-major (head h owns columns h*width .. h*width+width-1), so masking there is
+    exactly "this head's output is scaled by mask[h]"; the product keeps the graph, so the gradient
+    with respect to the mask (taylor importance) flows.
+    """
+    install_mask_hook(
+        module, mask, num_heads, lambda x, m: (x.unflatten(-1, (num_heads, width)) * m[:, None]).flatten(-2)
+    )
 
 
 def sliced_linear(
@@ -154,7 +169,7 @@ def sliced_linear(
     return new.to(linear.weight.dtype)
 
 
-def _copy_without_mask(module: nn.Module) -> nn.Module:
+def copy_without_mask(module: nn.Module) -> nn.Module:
     """A deep copy without the mask hook handle (and without EfficientFormer's bias cache, which may
     hold a non-leaf tensor that deepcopy refuses)."""
     hook = getattr(module, "_edgeattn_mask_hook", None)
@@ -199,7 +214,7 @@ class TimmAttentionAdapter(HeadAdapter):
         h, d = module.num_heads, module.head_dim
         rows = torch.tensor([s * h * d + k * d + j for s in range(3) for k in keep for j in range(d)])
         cols = torch.tensor([k * d + j for k in keep for j in range(d)])
-        new = _copy_without_mask(module)
+        new = copy_without_mask(module)
         new.qkv = sliced_linear(module.qkv, rows=rows)
         new.proj = sliced_linear(module.proj, cols=cols)
         if getattr(module, "gate", None) is not None:
@@ -246,7 +261,7 @@ class EfficientFormerAttentionAdapter(HeadAdapter):
         per_head = 2 * kd + vd  # qkv rows are interleaved per head: [q k v] of head 0, then head 1, ...
         rows = torch.tensor([k * per_head + j for k in keep for j in range(per_head)])
         cols = torch.tensor([k * vd + j for k in keep for j in range(vd)])
-        new = _copy_without_mask(module)
+        new = copy_without_mask(module)
         new.qkv = sliced_linear(module.qkv, rows=rows)
         new.proj = sliced_linear(module.proj, cols=cols)
         new.attention_biases = nn.Parameter(module.attention_biases.detach()[torch.tensor(keep)].clone())

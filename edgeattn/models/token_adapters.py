@@ -10,15 +10,13 @@ attention is linear in v, so that is exactly "head h's output times mask[h]".
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
 from edgeattn.models.config import ModelConfig
-from edgeattn.models.head_adapters import ResidualOnly, set_proj_input_mask, sliced_linear
+from edgeattn.models.head_adapters import ResidualOnly, copy_without_mask, set_proj_input_mask, sliced_linear
 from edgeattn.models.heads import HEAD_ADAPTERS, HeadAdapter
 
 
@@ -235,12 +233,7 @@ class SwinWindowAttentionAdapter(HeadAdapter):
             [s * h * d + k * d + j for s in range(3) for k in keep for j in range(d)], dtype=torch.long
         )
         cols = torch.tensor([k * d + j for k in keep for j in range(d)], dtype=torch.long)
-        hook = getattr(module, "_edgeattn_mask_hook", None)
-        module._edgeattn_mask_hook = None
-        try:
-            new = copy.deepcopy(module)
-        finally:
-            module._edgeattn_mask_hook = hook
+        new = copy_without_mask(module)
         new.qkv = sliced_linear(module.qkv, rows=rows)
         new.proj = sliced_linear(module.proj, cols=cols)
         table = module.relative_position_bias_table.detach()[:, torch.tensor(keep, dtype=torch.long)]
