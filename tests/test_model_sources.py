@@ -20,6 +20,11 @@ SMALL_TV_VIT = {
     "hidden_dim": 32,
     "mlp_dim": 64,
 }
+SMALL_SWIN = (
+    "timm:swin_tiny_patch4_window7_224",
+    {"depths": [1, 1], "num_heads": [2, 4], "embed_dim": 16, "window_size": 4},
+    32,
+)
 
 
 def test_input_spec_comes_from_the_models_pretrained_config():
@@ -42,11 +47,7 @@ def test_input_spec_comes_from_the_models_pretrained_config():
     ("name", "options", "size"),
     [
         (DEIT, SMALL_DEIT, 32),
-        (
-            "timm:swin_tiny_patch4_window7_224",
-            {"depths": [1, 1], "num_heads": [2, 4], "embed_dim": 16, "window_size": 4},
-            32,
-        ),
+        SMALL_SWIN,
         ("timm:convnext_atto", {"depths": [1, 1, 1, 1]}, 32),
         ("timm:efficientformerv2_s0", {"depths": [1, 1, 1, 1]}, 64),
         ("torchvision:VisionTransformer", SMALL_TV_VIT, 32),
@@ -181,11 +182,7 @@ def test_prune_names_attention_it_has_no_adapter_for(run_cli, tmp_path):
     ("name", "options", "size"),
     [
         (DEIT, SMALL_DEIT, 32),
-        (
-            "timm:swin_tiny_patch4_window7_224",
-            {"depths": [1, 1], "num_heads": [2, 4], "embed_dim": 16, "window_size": 4},
-            32,
-        ),
+        SMALL_SWIN,
         ("torchvision:VisionTransformer", SMALL_TV_VIT, 32),
     ],
 )

@@ -26,12 +26,10 @@ def reduced_demo(tmp_path, ckpt):
     data.pop("train")
     data["prune"].update(finetune_epochs=0, calib_size=64, val_size=100)
     data["quantize"]["ptq"]["calib_size"] = 64
-    data["quantize"]["qat"].update(calib_size=64, epochs=1)
-    data["validate"].update(limit=100)
-    # A 2-epoch tiny model is not what the gates are tuned for: here they only have to run.
-    loose = {"max_top1_drop": 100, "min_agreement": 0, "max_kl": None}
-    data["validate"]["gates"] = dict(loose)
-    data["validate"]["precision_gates"] = {p: dict(loose) for p in data["validate"]["precision_gates"]}
+    # The tiny model is still learning (70 % top-1): a QAT step well below its training lr keeps the
+    # INT8 model's answers those of its FP32 source (lr 1e-4: 95.5 % agreement; 3e-5: 99 %).
+    data["quantize"]["qat"].update(calib_size=64, epochs=1, lr=3e-5)
+    data["validate"].update(limit=200)  # the recipe's own gates, as a user runs them
     data["bench"].update(iters=3, warmup=1, isolate=False)
     # TensorRT int8 would quantize twice more (its own Q/DQ placement); fp16 tries TensorRT as well.
     for t in data["export"]["targets"]:
@@ -123,6 +121,7 @@ def test_quick_report_has_tables_and_plots(quick):
         "## Checkpoints",
         "## Head pruning",
         "## Per-layer drift",
+        "## Where exports disagree with their reference",
         "## Skipped here",
         "## Recipe",
     ):
@@ -133,6 +132,8 @@ def test_quick_report_has_tables_and_plots(quick):
         "plots/layer_drift.png",
         "prune/report/head_importance.png",
     } <= set(images)
+    panels = [i for i in images if i.startswith("validate/onnx-int8-ptq/report_explain/")]
+    assert len(panels) == 4, images  # validate.explain: 4 in the recipe
     for image in images:
         assert (quick.root / image).stat().st_size > 1000
     ET.parse(quick.junit)

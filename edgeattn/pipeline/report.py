@@ -178,6 +178,39 @@ def _layer_drift(series: list[dict[str, Any]], out: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------- report
+def _explanation_section(state: RunState) -> list[str]:
+    """validate.explain: per export, the images it and its reference disagree on most, with heat maps."""
+    md: list[str] = []
+    methods: set[str] = set()
+    for art in state.artifacts.values():
+        ex = (art.validation or {}).get("explanation") or {}
+        folder = Path(ex.get("folder") or "")
+        if not ex.get("images") or not folder.is_relative_to(state.root):
+            continue  # nothing shown, or a cached report of a run folder that has since moved
+        methods.add(ex["method"])
+        rel = folder.relative_to(state.root)
+        rows = [
+            [str(r["index"]), r["reference"], r["artifact"], "yes" if r["flipped"] else "", _fmt(r["kl"], 4),
+             f"![image {r['index']}]({(rel / Path(r['panel']).name).as_posix()})"]
+            for r in ex["images"]
+        ]  # fmt: skip
+        md += [f"### `{art.id}`", "", *([f"> {ex['note']}", ""] if ex.get("note") else [])]
+        md += [
+            _table(["image", "reference", "export", "flipped", "KL", "input · reference · export"], rows),
+            "",
+        ]
+    if not md:
+        return []
+    return [
+        "## Where exports disagree with their reference",
+        "",
+        "The images each export and its FP32 reference disagree on most (flipped class first, then by KL), with "
+        f"{', '.join(sorted(methods))} heat maps of the reference and of the checkpoint the export was made from.",
+        "",
+        *md,
+    ]
+
+
 def write_report(state: RunState, manifest: dict[str, Any], path: Path) -> Path:
     root = state.root
     plots = Plots(root / "plots")
@@ -291,6 +324,8 @@ def write_report(state: RunState, manifest: dict[str, Any], path: Path) -> Path:
                        + ", ".join(f"`{layer['node']}`" for layer in lw["layers"][:3])]  # fmt: skip
         p = plots.draw("layer_drift.png", series, _layer_drift)
         md += ["", f"![per-layer drift]({p.relative_to(root)})", ""]
+
+    md += _explanation_section(state)
 
     # --- skipped
     if manifest["skipped"]:

@@ -247,6 +247,13 @@ class ValidateSection(Section):
     )
     limit: int | None = Field(None, ge=1, description="Use only the first N eval images.")
     layerwise: bool = Field(True, description="Per-layer drift (where the artifact allows it).")
+    explain: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="Heat-map panels (input | reference | export's source checkpoint) of the N images each "
+        "export and its reference disagree on most, flipped first: in its validation report and report.md.",
+    )
     gates: GatesSection = Field(
         default_factory=GatesSection, description="Thresholds every artifact must meet."
     )

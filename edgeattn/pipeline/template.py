@@ -133,6 +133,7 @@ def new_recipe(
         "  reference: pruned   # pruned: the FP32 model each export was made from; baseline: the unpruned one",
         "  split: val",
         "  layerwise: true   # per-layer drift for INT8 ONNX",
+        "  explain: 4   # heat maps of the 4 images each export disagrees on most (0: none)",
         "  gates:   # null switches a gate off",
     ]
     for key, value in gates.model_dump().items():

@@ -1,6 +1,11 @@
 """Quantization-aware training: fine-tune the PTQ model with its fake-quant in place, distilling
 from the FP32 model (edgeattn.train.fit: AdamW, cosine LR, progress), optionally under DDP.
 
+The loss is distillation only (no label term): QAT's job is to give the FP32 model's answers in INT8,
+which is what the drift gates measure. With a label term, a model that is still learning kept learning
+during QAT (measured on the tiny attn_vgg11 at 70 % top-1: +1.5 pp top-1 but only 93.5 % agreement
+with its FP32 source, against 95.5 % with distillation only).
+
 Weight decay is off: AdamW would otherwise shrink the trainable quantizer scales every step.
 BatchNorm layers keep their running statistics (they run in inference mode during QAT): the
 statistics of small fine-tuning batches would otherwise drift away from those the quantizer ranges
@@ -33,7 +38,9 @@ def run_qat(
     ctx: DistContext | None = None,
     on_epoch_end: Callable[[int], dict | None] | None = None,
 ) -> list[dict]:
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=0.0, warmup_epochs=0.0)
+    cfg = TrainConfig(
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=0.0, warmup_epochs=0.0, distill_alpha=1.0
+    )
     for p in teacher.parameters():
         p.requires_grad_(False)
     with frozen_batchnorm(model):

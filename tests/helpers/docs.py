@@ -6,6 +6,9 @@ included: `run: edgeattn ...` and `- edgeattn ...`), and every `Example:` line o
 
 How they are made small — the documented mechanism, one table each, so no command is copied by hand:
 - PLACEHOLDERS: a word in CAPITALS (CKPT, SPEC, ARTIFACT, ...) is syntax, replaced by a real path.
+- SMALL_DATA: `builtin:digits` -> `digits.npz`, a 1,300-image sample of it (780 train / 195 calib /
+  325 val after the .npz split), so a documented `train`, `prune --finetune-epochs` or `quantize --qat`
+  takes seconds, not minutes, on 2 cores.
 - SMALLER: size options are lowered (`--epochs 8` -> 1, `--input-size 256` -> the tiny model's, ...);
   `validate`, `eval` and `compare` look at 200 images (`--limit 200`).
 - Inputs a command reads that no earlier command of the same document wrote are made from the tiny
@@ -58,6 +61,9 @@ SMALLER = {
     "--layerwise-samples": "8",
     "--size": "32",
 }
+# data spec -> the small file prepare_workdir writes in its place
+SMALL_DATA = {"builtin:digits": "digits.npz"}
+SMALL_DATA_IMAGES = {"train": 900, "val": 400}  # taken from the built-in splits, rendered at 64 px
 SLOW = ("edgeattn run ", "torchrun ")
 SERVERS = {("edgeattn", "web", "serve"): ["--seconds", "1", "--port", "0"]}
 OUTPUT_OPTIONS = {"--out", "-o", "--json", "--junit", "--markdown", "--plot", "--report-dir"}
@@ -156,6 +162,7 @@ def tokens_of(command: str, device_url: str | None = None) -> list[str]:
     if device_url:
         words = [device_url if w.startswith("ssh://") else w for w in words]
     words = [PLACEHOLDERS.get(w, w) for w in words]
+    words = [SMALL_DATA.get(w, w) for w in words]
     unknown = [w for w in words if re.fullmatch(r"[A-Z][A-Z_]{2,}", w)]
     if unknown:
         raise AssertionError(f"placeholder {unknown[0]} has no entry in helpers/docs.py PLACEHOLDERS")
@@ -311,6 +318,32 @@ def _stand_in(source: Path, what: str) -> Path:
 
 
 def prepare_workdir(workdir: Path) -> None:
-    """A user's checkout, as far as commands read it: the recipes and the calibration sample."""
+    """A user's checkout, as far as commands read it: the recipes, the calibration sample and the
+    small data files of SMALL_DATA."""
     for folder in ("recipes", "calibration"):
         shutil.copytree(REPO / folder, workdir / folder, dirs_exist_ok=True)
+    shutil.copy(_small_digits(), workdir / SMALL_DATA["builtin:digits"])
+
+
+def _small_digits() -> Path:
+    """SMALL_DATA's sample of builtin:digits as an .npz, made once per code version."""
+    from filelock import FileLock
+
+    out = CACHE / f"docs-stand-ins-{code_hash()}" / "digits-sample.npz"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):
+        if not out.exists():
+            import numpy as np
+
+            from edgeattn.data import load_split
+
+            parts = [load_split("builtin:digits", split).subset(n) for split, n in SMALL_DATA_IMAGES.items()]
+            tmp = out.with_name("partial-" + out.name)
+            np.savez(
+                tmp,
+                images=np.concatenate([p.images.numpy() for p in parts]),
+                labels=np.concatenate([p.labels.numpy() for p in parts]),
+                classes=np.array(parts[0].classes),
+            )
+            tmp.rename(out)
+    return out

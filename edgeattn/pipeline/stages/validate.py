@@ -58,11 +58,13 @@ def _step(state: RunState, art: ArtifactInfo, device: str, data: str, first: boo
     }
     gates = v.gates_for(art.precision)
     layerwise = v.layerwise and layerwise_applies(art) and first  # host-side analysis: once
+    explain = v.explain if first else 0  # heat maps come from the torch checkpoints: once
     config = {
         "gates": gates,
         "split": v.split,
         "limit": v.limit,
         "layerwise": layerwise,
+        "explain": explain,
         "reference": ref.name,
         **device_step_config(state, device),
     }
@@ -72,7 +74,7 @@ def _step(state: RunState, art: ArtifactInfo, device: str, data: str, first: boo
 
         report = validate_artifact(
             art.path, ref.path, data, gates=Gates.from_dict(gates), layerwise=layerwise, split=v.split,
-            limit=v.limit, device=state.loaded.device(device), device_label=device, **files,
+            limit=v.limit, explain=explain, device=state.loaded.device(device), device_label=device, **files,
         )  # fmt: skip
         return report.to_dict()
 
