@@ -116,16 +116,26 @@ def _command_of(line: str) -> str | None:
 
 
 def documents() -> list[Document]:
+    """One Document per `## ` section of each file (sections run in parallel test workers; a command
+    that reads what an earlier section wrote gets a stand-in, see `provide`)."""
     docs = []
     for pattern in DOCUMENTS:
         for path in sorted(REPO.glob(pattern)):
-            doc = Document(str(path.relative_to(REPO)))
+            name = str(path.relative_to(REPO))
+            headings = [
+                (n, line[3:].strip())
+                for n, line in enumerate(path.read_text().splitlines(), 1)
+                if line.startswith("## ")
+            ]
+            by_section: dict[str, Document] = {}
             for number, line in _fenced_lines(path.read_text()):
                 command = _command_of(line)
-                if command:
-                    doc.commands.append(DocCommand(f"{doc.name}:{number}", command))
-            if doc.commands:
-                docs.append(doc)
+                if not command:
+                    continue
+                title = next((t for n, t in reversed(headings) if n < number), "")
+                doc = by_section.setdefault(title, Document(f"{name} § {title}" if title else name))
+                doc.commands.append(DocCommand(f"{name}:{number}", command))
+            docs += by_section.values()
     return docs
 
 
