@@ -1,13 +1,28 @@
-"""Where INT8 goes: Q/DQ placement chosen for the runtime that will serve the model.
+"""Where INT8 goes: Q/DQ placement chosen for the runtime, and for the CPU, that will serve the model.
 
 INT8 is not automatically faster. On onnxruntime's x86 CPU kernels an int8 Conv only runs as one
 fused QLinearConv when its input, weight *and output* are quantized, and every fused conv pays for
 NHWC layout changes and Q/DQ of its neighbours; depthwise and thin convs (few MACs per output
-element) lose more to that overhead than their int8 arithmetic saves. Measured here (2-core AVX2, no
-VNNI, batch 1): quantizing every op like `onnxruntime.quantization.quantize_static` makes
+element) lose more to that overhead than their int8 arithmetic saves. Measured on a 2-core AVX2 CPU
+without VNNI (batch 1): quantizing every op like `onnxruntime.quantization.quantize_static` made
 mobilevit_xxs ~1.8x and efficientformer_l1 ~1.4x *slower* than FP32, while int8 only for convs with
->= 256 MACs per output element (with their outputs quantized) plus the linear layers runs
+>= 256 MACs per output element (with their outputs quantized) plus the linear layers ran
 efficientformer_l1 and attn_vgg16 ~25-30 % faster than FP32 and mobilevit_xxs at FP32 speed.
+
+The CPU decides the formats (`ONNXRUNTIME_CPU_VARIANTS`, one row per `edgeattn.device.cpu` kind;
+`choose_policy` picks the row from this machine's flags, a device's recorded facts, or `--cpu-int8`):
+- vnni (x86 AVX-512 VNNI / AVX-VNNI / AMX) and arm-dotprod (ARM dotprod / i8mm): full 8-bit weights;
+  the dot-product instructions add into int32 and do not saturate. Activations go to onnxruntime's
+  fast x86 format, uint8 (onnxruntime turns signed int8 activation Q/DQ into uint8 on x86 at load).
+- avx2 (x86 without VNNI) and none: 7-bit weights (NNCF OverflowFix), because AVX2's u8*s8 kernel
+  adds pairs of products in int16 and saturates with full-range weights.
+The MAC threshold and conv output quantizers are the same everywhere. Measured on AMD EPYC (2 cores,
+AVX-512 VNNI, onnxruntime 1.32, batch 1, interleaved rounds on a shared machine; FP32/INT8 speed,
+median and 95 % interval): 8-bit and 7-bit weights run at the same speed (mobilevit_xxs 0.74x vs
+0.76x, efficientformer_l1 0.84x vs 0.85x, attn_vgg16 1.52x vs 1.47x); INT8 for every conv is slower
+(0.46x, 0.75x), without conv output quantizers slower still for efficientformer_l1 (0.64x); a 64-MAC
+threshold 0.70x for mobilevit_xxs. Asymmetric uint8 activations (`--preset mixed`) were fastest
+(0.88x, 1.05x). README "INT8 formats per CPU" has the table.
 
 A `PlacementPolicy` decides per layer (Conv2d / Linear module) whether it is INT8, and whether the
 fused-kernel pattern needs an output quantizer after conv (+BN) (+ReLU). The same placement is used
@@ -114,7 +129,8 @@ ONNXRUNTIME_CPU_VARIANTS: dict[str, CpuVariant] = {
         True,
         False,
         "8-bit weights and uint8 activations (onnxruntime's fast x86 format: VNNI's int8 dot products "
-        "add into int32 without saturating; onnxruntime turns signed activations into uint8 on x86)",
+        "add into int32 without saturating; --preset mixed makes the activations asymmetric uint8, "
+        "measured fastest for transformer models on AVX-512 VNNI)",
     ),
     "arm-dotprod": CpuVariant(
         256,
