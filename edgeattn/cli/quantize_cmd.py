@@ -65,6 +65,7 @@ def quantize(
 
 
 def render(report: QuantizeReport) -> None:
+    out.print(f"placement {report.policy}: {report.policy_reason}", soft_wrap=True, markup=False)
     print_table(
         f"{report.model} INT8 for {report.runtime} -> {report.out}",
         ["stage", "top-1 %", "drop (pp)"],

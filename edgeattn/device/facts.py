@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgeattn.device.cpu import cpu_int8, int8_dot_flags
+
 RUNTIME_ORDER = ("numpy", "onnxruntime", "tensorrt", "trtexec", "coremltools", "openvino")
 
 
 def int8_line(cpu: dict[str, Any]) -> str:
-    flags = cpu.get("int8_dot_flags") or [
-        f
-        for f in ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
-        if f in cpu.get("simd_flags", [])
-    ]
+    flags = int8_dot_flags(cpu)
+    kind = cpu_int8(cpu).kind
     return (
-        f"yes ({', '.join(flags)})"
+        f"yes ({', '.join(flags)}; onnxruntime INT8 placement: {kind})"
         if cpu.get("int8_dot_product")
-        else "no (INT8 gains little over FP32 here)"
+        else f"no (INT8 gains little over FP32 here; onnxruntime INT8 placement: {kind})"
     )
 
 

@@ -9,6 +9,8 @@ from pydantic import Field
 from edgeattn.config import StageConfig
 
 Preset = Literal["performance", "mixed"]
+# Kinds of CPU int8 arithmetic (edgeattn.device.cpu.CPU_INT8_KINDS), or auto: detect this machine's.
+CpuInt8Choice = Literal["auto", "vnni", "arm-dotprod", "avx2", "none"]
 
 
 class QuantizeConfig(StageConfig):
@@ -37,6 +39,11 @@ class QuantizeConfig(StageConfig):
     runtime: str = Field(
         "onnxruntime",
         description="Runtime whose int8 kernels decide the Q/DQ placement: onnxruntime or tensorrt.",
+    )
+    cpu_int8: CpuInt8Choice = Field(
+        "auto",
+        description="CPU int8 arithmetic the onnxruntime placement is for: auto (this machine's, detected), "
+        "vnni (x86 VNNI/AMX), arm-dotprod (ARM dotprod/i8mm), avx2 (x86 without VNNI: 7-bit weights) or none.",
     )
     epochs: int = Field(2, ge=1, le=1000, description="QAT epochs.")
     lr: float = Field(1e-4, gt=0, le=1, description="QAT learning rate (cosine schedule).")

@@ -23,7 +23,7 @@ from edgeattn.models import model_spec
 from edgeattn.quantize.checkpoint import KIND, nncf_config_of
 from edgeattn.quantize.config import QuantizeConfig
 from edgeattn.quantize.distributed import DistContext, barrier, init_distributed, shutdown
-from edgeattn.quantize.placement import PLACEMENTS, PlacementPolicy, Plan, compute_layers, match_patterns
+from edgeattn.quantize.placement import PlacementPolicy, Plan, choose_policy, compute_layers, match_patterns
 from edgeattn.quantize.ptq import TRANSFORMER_FAMILIES, PTQOptions, plan_for, quantize_module
 from edgeattn.quantize.qat import run_qat
 from edgeattn.quantize.result import BudgetInfo, QATInfo, QuantizeReport, StageTop1
@@ -47,7 +47,7 @@ def quantize_checkpoint(
     """
     cfg = QuantizeConfig.build(config, **overrides)
     ckpt, out = Path(ckpt), Path(out)
-    policy = PLACEMENTS.get(cfg.runtime)
+    policy = choose_policy(cfg.runtime, cfg.cpu_int8)
     policy.check_preset(cfg.preset)
     check_writable(out)
     ctx = init_distributed() if cfg.qat else None
@@ -146,7 +146,7 @@ def _run(
     qat_top1 = None
     if cfg.qat:
         train_set = _split(data, "train", handle)
-        base = _quantized_handle(handle, qmodel, plan, policy.name, cfg.preset)
+        base = _quantized_handle(handle, qmodel, plan, policy, cfg.preset)
 
         def on_epoch(epoch: int) -> dict:
             result = {"val_top1": top1(qmodel)}
@@ -175,6 +175,8 @@ def _run(
         model=handle.config.name,
         runtime=policy.name,
         placement=policy.description,
+        policy=policy.label,
+        policy_reason=policy.reason,
         preset=cfg.preset,
         data=data,
         calibration_images=len(calib),
@@ -198,7 +200,7 @@ def _run(
         else None,
         seconds=round(time.perf_counter() - start, 1),
     )
-    final = _quantized_handle(handle, qmodel, plan, policy.name, cfg.preset)
+    final = _quantized_handle(handle, qmodel, plan, policy, cfg.preset)
     final.metrics = {
         "val": {"top1": qat_top1 if cfg.qat else ptq_top1},
         "fp32_top1": fp32_top1,
@@ -210,6 +212,9 @@ def _run(
         "quantize",
         data=data,
         runtime=policy.name,
+        placement=policy.label,
+        placement_reason=policy.reason,
+        weights_7bit=policy.weights_7bit,
         preset=cfg.preset,
         calib_size=len(calib),
         qat=cfg.qat,
@@ -226,7 +231,7 @@ def _run(
 
 
 def _quantized_handle(
-    handle: ModelHandle, qmodel: torch.nn.Module, plan: Plan, runtime: str, preset: str
+    handle: ModelHandle, qmodel: torch.nn.Module, plan: Plan, policy: PlacementPolicy, preset: str
 ) -> ModelHandle:
     return ModelHandle(
         module=qmodel,
@@ -237,7 +242,9 @@ def _quantized_handle(
         metrics={},
         extra={
             "nncf_config": nncf_config_of(qmodel),
-            "placement": runtime,
+            "placement": policy.name,  # the runtime whose Q/DQ passes and checks the export applies
+            "placement_policy": policy.label,
+            "placement_reason": policy.reason,
             "preset": preset,
             "layers": [row.to_dict() for row in layer_rows(plan)],
         },

@@ -1,13 +1,28 @@
-"""Where INT8 goes: Q/DQ placement chosen for the runtime that will serve the model.
+"""Where INT8 goes: Q/DQ placement chosen for the runtime, and for the CPU, that will serve the model.
 
 INT8 is not automatically faster. On onnxruntime's x86 CPU kernels an int8 Conv only runs as one
 fused QLinearConv when its input, weight *and output* are quantized, and every fused conv pays for
 NHWC layout changes and Q/DQ of its neighbours; depthwise and thin convs (few MACs per output
-element) lose more to that overhead than their int8 arithmetic saves. Measured here (2-core AVX2, no
-VNNI, batch 1): quantizing every op like `onnxruntime.quantization.quantize_static` makes
+element) lose more to that overhead than their int8 arithmetic saves. Measured on a 2-core AVX2 CPU
+without VNNI (batch 1): quantizing every op like `onnxruntime.quantization.quantize_static` made
 mobilevit_xxs ~1.8x and efficientformer_l1 ~1.4x *slower* than FP32, while int8 only for convs with
->= 256 MACs per output element (with their outputs quantized) plus the linear layers runs
+>= 256 MACs per output element (with their outputs quantized) plus the linear layers ran
 efficientformer_l1 and attn_vgg16 ~25-30 % faster than FP32 and mobilevit_xxs at FP32 speed.
+
+The CPU decides the formats (`ONNXRUNTIME_CPU_VARIANTS`, one row per `edgeattn.device.cpu` kind;
+`choose_policy` picks the row from this machine's flags, a device's recorded facts, or `--cpu-int8`):
+- vnni (x86 AVX-512 VNNI / AVX-VNNI / AMX) and arm-dotprod (ARM dotprod / i8mm): full 8-bit weights;
+  the dot-product instructions add into int32 and do not saturate. Activations go to onnxruntime's
+  fast x86 format, uint8 (onnxruntime turns signed int8 activation Q/DQ into uint8 on x86 at load).
+- avx2 (x86 without VNNI) and none: 7-bit weights (NNCF OverflowFix), because AVX2's u8*s8 kernel
+  adds pairs of products in int16 and saturates with full-range weights.
+The MAC threshold and conv output quantizers are the same everywhere. Measured on AMD EPYC (2 cores,
+AVX-512 VNNI, onnxruntime 1.32, batch 1, interleaved rounds on a shared machine; FP32/INT8 speed,
+median and 95 % interval): 8-bit and 7-bit weights run at the same speed (mobilevit_xxs 0.74x vs
+0.76x, efficientformer_l1 0.84x vs 0.85x, attn_vgg16 1.52x vs 1.47x); INT8 for every conv is slower
+(0.46x, 0.75x), without conv output quantizers slower still for efficientformer_l1 (0.64x); a 64-MAC
+threshold 0.70x for mobilevit_xxs. Asymmetric uint8 activations (`--preset mixed`) were fastest
+(0.88x, 1.05x). README "INT8 formats per CPU" has the table.
 
 A `PlacementPolicy` decides per layer (Conv2d / Linear module) whether it is INT8, and whether the
 fused-kernel pattern needs an output quantizer after conv (+BN) (+ReLU). The same placement is used
@@ -17,13 +32,25 @@ by the torch (NNCF fake-quant) model and its exported ONNX, so both compute the 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from torch import nn
 
+from edgeattn.device.cpu import CPU_INT8_KINDS, cpu_int8
 from edgeattn.errors import InputError
 from edgeattn.registry import Registry
+
+
+@dataclass(frozen=True)
+class CpuVariant:
+    """What one kind of CPU (`edgeattn.device.cpu.CPU_INT8_KINDS`) changes in a runtime's policy."""
+
+    min_macs_per_output: int
+    conv_output_quantizers: bool
+    weights_7bit: bool
+    formats: str  # what it uses there and why, for the report: "8-bit weights and uint8 activations (...)"
 
 
 @dataclass(frozen=True)
@@ -41,6 +68,31 @@ class PlacementPolicy:
     signed_per_tensor_activations: bool = False
     presets: tuple[str, ...] = ("performance", "mixed")  # NNCF presets whose Q/DQ this runtime loads
     preset_note: str = ""  # why a preset is missing from `presets`
+    # CPU runtimes: the variant per kind of CPU int8 arithmetic (see `for_cpu`); empty: one policy.
+    cpu_variants: Mapping[str, CpuVariant] = field(default_factory=dict, compare=False, hash=False)
+    variant: str = ""  # the CPU variant this policy was resolved to ("vnni", "avx2", ...)
+    reason: str = ""  # why this policy: the CPU evidence and the formats it implies
+
+    @property
+    def label(self) -> str:
+        """`onnxruntime/vnni`, or the runtime's name where the CPU does not matter (`tensorrt`)."""
+        return f"{self.name}/{self.variant}" if self.variant else self.name
+
+    def for_cpu(self, kind: str, evidence: str) -> PlacementPolicy:
+        """This runtime's policy for a CPU of `kind`; `evidence` says how the kind was known."""
+        if not self.cpu_variants:
+            return replace(
+                self, reason=f"{self.name} runs int8 in its own kernels; the host CPU does not matter"
+            )
+        v = self.cpu_variants[kind]
+        return replace(
+            self,
+            variant=kind,
+            min_macs_per_output=v.min_macs_per_output,
+            conv_output_quantizers=v.conv_output_quantizers,
+            weights_7bit=v.weights_7bit,
+            reason=f"{evidence}, so {v.formats}",
+        )
 
     def check_preset(self, preset: str) -> None:
         """Refuse a preset whose Q/DQ this runtime cannot load, before any work."""
@@ -68,16 +120,40 @@ class PlacementPolicy:
         return False, "no int8 kernel"
 
 
+# onnxruntime's CPU variants (measured numbers: module docstring). 7-bit weights only where the int8
+# kernels saturate (AVX2 without VNNI); a CPU of unknown int8 arithmetic gets the policy safe everywhere.
+_SATURATING = "7-bit weights (NNCF OverflowFix): AVX2's u8*s8 kernels add pairs of products in int16 and saturate with full 8-bit weights"
+ONNXRUNTIME_CPU_VARIANTS: dict[str, CpuVariant] = {
+    "vnni": CpuVariant(
+        256,
+        True,
+        False,
+        "8-bit weights and uint8 activations (onnxruntime's fast x86 format: VNNI's int8 dot products "
+        "add into int32 without saturating; --preset mixed makes the activations asymmetric uint8, "
+        "measured fastest for transformer models on AVX-512 VNNI)",
+    ),
+    "arm-dotprod": CpuVariant(
+        256,
+        True,
+        False,
+        "8-bit weights (ARM sdot/udot kernels add into int32 without saturating; not measured by edgeattn)",
+    ),
+    "avx2": CpuVariant(256, True, True, _SATURATING),
+    "none": CpuVariant(256, True, True, "the AVX2 policy, safe on every CPU kernel: " + _SATURATING),
+}
+assert set(ONNXRUNTIME_CPU_VARIANTS) == set(CPU_INT8_KINDS)
+
 PLACEMENTS: Registry[PlacementPolicy] = Registry("quantization placement (runtime)")
 PLACEMENTS.register(
     "onnxruntime",
     PlacementPolicy(
         "onnxruntime",
-        "onnxruntime CPU: linear layers and convs with >= 256 MACs/output in INT8 (fused QLinearConv), "
+        "onnxruntime CPU: linear layers and convs with many MACs/output in INT8 (fused QLinearConv), "
         "depthwise/thin convs, norms, activations, softmax and reshapes in float",
         min_macs_per_output=256,
         conv_output_quantizers=True,
         weights_7bit=True,
+        cpu_variants=ONNXRUNTIME_CPU_VARIANTS,
     ),
 )
 PLACEMENTS.register(
@@ -94,6 +170,35 @@ PLACEMENTS.register(
         "rejects ('only supports symmetric quantization')",
     ),
 )
+
+CPU_INT8_CHOICES = ("auto", *CPU_INT8_KINDS)
+
+
+def choose_policy(
+    runtime: str, cpu_int8_kind: str = "auto", cpu: Mapping[str, Any] | None = None
+) -> PlacementPolicy:
+    """The placement for `runtime` on the CPU that will run the model: detected from `cpu` (a facts
+    block, e.g. a device's; this machine's when None) when `cpu_int8_kind` is "auto", else as given."""
+    base = PLACEMENTS.get(runtime)
+    if cpu_int8_kind not in CPU_INT8_CHOICES:
+        raise InputError(
+            f"--cpu-int8 {cpu_int8_kind} is not a kind of CPU int8 arithmetic",
+            f"use one of: {', '.join(CPU_INT8_CHOICES)}",
+        )
+    if not base.cpu_variants:
+        return base.for_cpu("", "")
+    if cpu_int8_kind != "auto":
+        return base.for_cpu(
+            cpu_int8_kind, f"--cpu-int8 {cpu_int8_kind} was given ({CPU_INT8_KINDS[cpu_int8_kind]})"
+        )
+    found = cpu_int8(cpu)
+    where = (
+        f"this CPU ({found.model})"
+        if cpu is None and found.model
+        else ("this CPU" if cpu is None else (found.model or "the device's CPU"))
+    )
+    return base.for_cpu(found.kind, f"{where} {found.evidence()}")
+
 
 COMPUTE_TYPES = (nn.Conv2d, nn.Linear)
 OP_TYPES = {"conv2d", "linear"}

@@ -48,6 +48,8 @@ class QuantizeReport(StageResult):
     model: str
     runtime: str
     placement: str
+    policy: str  # the placement policy chosen, e.g. onnxruntime/vnni
+    policy_reason: str  # why: the CPU's int8 instructions (or --cpu-int8) and the formats they imply
     preset: str
     data: str
     calibration_images: int

@@ -61,6 +61,10 @@ def _method_steps(
     config = opts.config(qat=qat, runtime=placement)
     # Options PTQ does not read stay out of its key, so changing QAT's epochs does not redo PTQ.
     key = config.model_dump(mode="json", exclude=set() if qat else set(QuantizeConfig.QAT_ONLY))
+    # cpu_int8 auto resolves on the machine that runs the recipe: its result is part of the key.
+    from edgeattn.quantize.placement import choose_policy
+
+    key["placement_policy"] = choose_policy(placement, config.cpu_int8).label
 
     def run() -> dict[str, Any]:
         from edgeattn.quantize import quantize_checkpoint
