@@ -145,6 +145,22 @@ def test_bench_times_it_with_no_data_and_no_spec(plain, run_cli, tmp_path):
     assert any("static batch of 1" in s["reason"] for s in data["skipped"])
 
 
+def test_compare_puts_it_beside_edgeattn_exports(plain, run_cli, tmp_path):
+    """compare: the manifest-less ONNX takes --input-spec-from, the edgeattn export keeps its manifest;
+    the same model both ways gives the same answers as the reference. Without a spec it is refused."""
+    ckpt, exported = trained_checkpoint(VGG), fp32_onnx(VGG)
+    report = tmp_path / "compare.json"
+    args = ["compare", exported, plain, "--reference", ckpt, "--limit", "100"]
+    code, out, err = run_cli(*args, "--input-spec-from", ckpt, "--json", report)
+    assert code == 0, out + err
+    rows = {r["artifact"].rsplit("/", 1)[-1]: r for r in json.loads(report.read_text())["rows"]}
+    assert set(rows) == {exported.name, "theirs.onnx"}
+    assert all(r["metrics"]["agreement"] == 100.0 and r["passed"] for r in rows.values()), rows
+    code, out, err = run_cli(*args)
+    assert code == 2 and "no manifest" in err and "--input-spec-from" in err, out + err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_bad_input_is_exit_2_with_one_line(plain, run_cli, tmp_path):
     ckpt = trained_checkpoint(VGG)
 

@@ -35,7 +35,9 @@ DEFAULT_FP32 = (
     "attn_vgg11_cbam",
     "attn_vgg11_eca",
 )
-DEFAULT_FP16 = ("attn_vgg11_linear", "mobilevit_xxs")
+# FP16 top-1 needs a trained model: training mobilevit_xxs takes minutes on 2 cores, so its FP16 check
+# runs under `make test-all`; its ops are covered in the default run by the FP32 program test above.
+DEFAULT_FP16 = ("attn_vgg11_linear",)
 EVAL_BATCH = 100  # tensor-input exports for whole-val-set checks run 100 images per program run
 
 

@@ -170,6 +170,7 @@ def validate_command(
     out.print("[green]all gates passed[/]")
 
 
+@with_config(ArtifactSpec, **SPEC_OPTIONS)
 @with_device
 def compare_command(
     artifacts: list[Path] = typer.Argument(
@@ -186,10 +187,16 @@ def compare_command(
     threads: int = THREADS,
     runtime: str = RUNTIME,
     device: DeviceConfig | None = None,
+    spec: ArtifactSpec | None = None,
 ) -> None:
     """Compare several artifacts of one model against its reference in one table.
 
-    Example: edgeattn compare m_fp32.onnx m_int8.onnx m.mlpackage --reference m.pt --data builtin:digits
+    Artifacts without a manifest (.onnx/.mlpackage edgeattn did not export) take their input spec from
+    --input-spec-from CKPT or --mean/--std; artifacts with a manifest keep their own.
+
+    Examples:
+      edgeattn compare m_fp32.onnx m_int8.onnx m.mlpackage --reference m.pt --data builtin:digits
+      edgeattn compare m_fp32.onnx their_model.onnx --reference m.pt --input-spec-from m.pt
     """
     from edgeattn.fileio import check_writable, write_text
     from edgeattn.validate import compare_artifacts
@@ -199,7 +206,15 @@ def compare_command(
         if path is not None:
             check_writable(path)
     report = compare_artifacts(
-        artifacts, reference, data, split=split, limit=limit, threads=threads, runtime=runtime, device=device
+        artifacts,
+        reference,
+        data,
+        split=split,
+        limit=limit,
+        threads=threads,
+        runtime=runtime,
+        device=device,
+        spec=spec,
     )
     from rich.markup import escape
 

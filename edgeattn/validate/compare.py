@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeattn.byo import ArtifactSpec, artifact_manifest
 from edgeattn.device import Device, DeviceConfig, open_device
 from edgeattn.errors import InputError, UnavailableError
 from edgeattn.evaluation import predict_all, topk_hits
+from edgeattn.manifest import ArtifactManifest
 from edgeattn.reporting import md_table
 from edgeattn.validate.core import (
     ValidationReport,
@@ -144,21 +146,24 @@ def compare_artifacts(
     runtime: str | None = None,
     device: DeviceConfig | str | None = None,
     device_label: str | None = None,
+    spec: ArtifactSpec | None = None,
 ) -> CompareReport:
     """One reference run, then every artifact on `runtime` (default: its own), on `device` (default
-    local); Δ columns are artifact minus reference."""
+    local); Δ columns are artifact minus reference. `spec` is the input spec of the artifacts without
+    a manifest (`edgeattn.byo`); artifacts with their own spec ignore it."""
     if not artifacts:
         raise InputError(
             "no artifacts to compare",
             "name one or more artifacts: edgeattn compare A.onnx B.onnx --reference CKPT",
         )
+    manifests = [(Path(p), artifact_manifest(p, spec, refuse_unused=False)) for p in artifacts]
     with open_device(device, label=device_label) as dev:
-        return _compare_on(dev, artifacts, Path(reference), data, split, limit, gates, threads, runtime)
+        return _compare_on(dev, manifests, Path(reference), data, split, limit, gates, threads, runtime)
 
 
 def _compare_on(
     dev: Device,
-    artifacts: list[Path],
+    artifacts: list[tuple[Path, ArtifactManifest | None]],
     reference: Path,
     data: str,
     split: str,
@@ -173,9 +178,9 @@ def _compare_on(
     ref_runner = open_reference(reference, threads)
     opened: list[tuple[Path, Any, str | None, list[str]]] = []
     try:
-        for path in map(Path, artifacts):
+        for path, manifest in artifacts:
             try:
-                runner = dev.open_runner(path, runtime, threads=threads)
+                runner = dev.open_runner(path, runtime, threads=threads, manifest=manifest)
             except UnavailableError as exc:
                 opened.append((path, None, exc.one_line(), []))
                 continue
