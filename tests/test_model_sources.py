@@ -222,3 +222,16 @@ def test_source_model_trains_prunes_quantizes_exports_validates(name, options, s
     for step in steps:
         code, out, err = run_cli(*step)
         assert code == 0, f"{step[0]}: {err}{out[-2000:]}"
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("timm:deit_tinny_patch16_224", ["timm has no model", "did you mean timm:deit_tiny_patch16_224"]),
+        ("torchvision:vit_b_61", ["torchvision has no classifier", "did you mean torchvision:vit_b_16"]),
+    ],
+)
+def test_unknown_architecture_names_the_closest(name, words, run_cli):
+    code, _, err = run_cli("profile", name)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert all(w in err for w in words) and "edgeattn models --search" in err, err

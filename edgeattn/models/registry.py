@@ -7,6 +7,7 @@ prefix, which makes a `ModelSpec` on demand: thousands of architectures, no tabl
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,15 @@ class ModelSource:
     def search(self, pattern: str) -> list[str]:
         """Architecture names (without prefix) containing `pattern` that this install can build."""
         raise NotImplementedError
+
+    def unknown(self, arch: str, known: list[str], what: str = "model") -> InputError:
+        """The error for an `arch` the library lacks, naming its closest architectures."""
+        close = difflib.get_close_matches(arch, known, n=3)
+        hint = f"did you mean {', '.join(f'{self.prefix}:{c}' for c in close)}? " if close else ""
+        return InputError(
+            f"{self.prefix} has no {what} {arch!r}",
+            f"{hint}list them with `edgeattn models --search PATTERN`",
+        )
 
 
 MODELS: Registry[ModelSpec] = Registry("model")

@@ -9,12 +9,10 @@ from a timm release is preprocessed exactly as it was trained. Models whose conf
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from torch import nn
 
-from edgeattn.errors import InputError
 from edgeattn.models.config import InputSpec, ModelConfig
 from edgeattn.models.registry import MODEL_SOURCES, ModelSource, ModelSpec
 
@@ -57,11 +55,7 @@ class TimmSource(ModelSource):
         import timm
 
         if not timm.models.is_model(arch):
-            close = difflib.get_close_matches(arch, timm.list_models(), n=3)
-            hint = f"did you mean {', '.join('timm:' + c for c in close)}? " if close else ""
-            raise InputError(
-                f"timm has no model {arch!r}", f"{hint}list them with `edgeattn models --search PATTERN`"
-            )
+            raise self.unknown(arch, timm.list_models())
         pc = _pretrained_cfg(arch)
         size = int(pc.get("input_size", (3, 224, 224))[-1])
         return ModelSpec(

@@ -9,12 +9,10 @@ for shapes the named builders fix (depth, width): that is how small test instanc
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from torch import nn
 
-from edgeattn.errors import InputError
 from edgeattn.models.config import IMAGENET_MEAN, IMAGENET_STD, InputSpec, ModelConfig
 from edgeattn.models.registry import MODEL_SOURCES, ModelSource, ModelSpec
 
@@ -66,12 +64,7 @@ class TorchvisionSource(ModelSource):
     def spec(self, arch: str) -> ModelSpec:
         names = _classifiers()
         if arch not in names and arch not in _classes():
-            close = difflib.get_close_matches(arch, names, n=3)
-            hint = f"did you mean {', '.join('torchvision:' + c for c in close)}? " if close else ""
-            raise InputError(
-                f"torchvision has no classifier {arch!r}",
-                f"{hint}list them with `edgeattn models --search PATTERN`",
-            )
+            raise self.unknown(arch, names, what="classifier")
         preset = _preset(arch) if arch in names else {}
         size = int(preset.get("size", 224))
         return ModelSpec(

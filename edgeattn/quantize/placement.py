@@ -45,10 +45,10 @@ from edgeattn.registry import Registry
 
 @dataclass(frozen=True)
 class CpuVariant:
-    """What one kind of CPU (`edgeattn.device.cpu.CPU_INT8_KINDS`) changes in a runtime's policy."""
+    """What one kind of CPU (`edgeattn.device.cpu.CPU_INT8_KINDS`) changes in a runtime's policy: the
+    weight format. The MAC threshold and conv output quantizers were measured best on every CPU kind
+    tried (module docstring), so they stay the runtime's own."""
 
-    min_macs_per_output: int
-    conv_output_quantizers: bool
     weights_7bit: bool
     formats: str  # what it uses there and why, for the report: "8-bit weights and uint8 activations (...)"
 
@@ -88,8 +88,6 @@ class PlacementPolicy:
         return replace(
             self,
             variant=kind,
-            min_macs_per_output=v.min_macs_per_output,
-            conv_output_quantizers=v.conv_output_quantizers,
             weights_7bit=v.weights_7bit,
             reason=f"{evidence}, so {v.formats}",
         )
@@ -125,21 +123,17 @@ class PlacementPolicy:
 _SATURATING = "7-bit weights (NNCF OverflowFix): AVX2's u8*s8 kernels add pairs of products in int16 and saturate with full 8-bit weights"
 ONNXRUNTIME_CPU_VARIANTS: dict[str, CpuVariant] = {
     "vnni": CpuVariant(
-        256,
-        True,
         False,
         "8-bit weights and uint8 activations (onnxruntime's fast x86 format: VNNI's int8 dot products "
         "add into int32 without saturating; --preset mixed makes the activations asymmetric uint8, "
         "measured fastest for transformer models on AVX-512 VNNI)",
     ),
     "arm-dotprod": CpuVariant(
-        256,
-        True,
         False,
         "8-bit weights (ARM sdot/udot kernels add into int32 without saturating; not measured by edgeattn)",
     ),
-    "avx2": CpuVariant(256, True, True, _SATURATING),
-    "none": CpuVariant(256, True, True, "the AVX2 policy, safe on every CPU kernel: " + _SATURATING),
+    "avx2": CpuVariant(True, _SATURATING),
+    "none": CpuVariant(True, "the AVX2 policy, safe on every CPU kernel: " + _SATURATING),
 }
 assert set(ONNXRUNTIME_CPU_VARIANTS) == set(CPU_INT8_KINDS)
 
