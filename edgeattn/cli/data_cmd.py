@@ -49,20 +49,16 @@ def info(
 
     Example: edgeattn data info builtin:digits
     """
-    from edgeattn.data import SPLITS, load_split
+    from edgeattn.data import SPLITS, ImageSet, load_split
 
     rows, data = [], {}
     for split in SPLITS:
         s = load_split(spec, split, size)
         counts = s.labels.bincount(minlength=s.num_classes).tolist()
-        data[split] = {
-            "images": len(s),
-            "classes": s.classes,
-            "per_class": counts,
-            "shape": list(s.images.shape[1:]),
-        }
+        shape = list(s.images.shape[1:]) if isinstance(s, ImageSet) else None  # files: each its own size
+        data[split] = {"images": len(s), "classes": s.classes, "per_class": counts, "shape": shape}
         rows.append(
-            [split, len(s), s.num_classes, "x".join(map(str, s.images.shape[1:])), min(counts), max(counts)]
+            [split, len(s), s.num_classes, "x".join(map(str, shape or ["any"])), min(counts), max(counts)]
         )
     print_table(spec, ["split", "images", "classes", "C x H x W", "min/class", "max/class"], rows)
     emit_json(data, json_out)

@@ -7,12 +7,14 @@ mean/std — the way timm's eval transform does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from edgeattn.data.batch import Batch
 from edgeattn.errors import InputError
 from edgeattn.models.config import InputSpec
 
@@ -24,6 +26,9 @@ class ImageSet:
     classes: list[str]
     source: str = ""
     split: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # never any: arrays decode fully
+    labeled: bool = True
+    loader_workers: int = 0
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
@@ -50,9 +55,23 @@ class ImageSet:
         idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].sort().values
         return ImageSet(self.images[idx], self.labels[idx], self.classes, self.source, self.split)
 
+    def take(self, indices: list[int]) -> ImageSet:
+        idx = torch.as_tensor(list(indices), dtype=torch.int64)
+        return ImageSet(self.images[idx], self.labels[idx], self.classes, self.source, self.split)
+
     def shard(self, rank: int, world: int) -> ImageSet:
         idx = torch.arange(rank, len(self), world)
         return ImageSet(self.images[idx], self.labels[idx], self.classes, self.source, self.split)
+
+    def batches(self, spec: InputSpec, batch_size: int = 64) -> Iterator[Batch]:
+        """The images in order, as they are (runners and `preprocess` resize them to the spec)."""
+        for i in range(0, len(self), batch_size):
+            idx = torch.arange(i, min(i + batch_size, len(self)))
+            yield Batch(self.images[i : i + batch_size], self.labels[i : i + batch_size], idx)
+
+    def pixels(self, spec: InputSpec) -> torch.Tensor:
+        """uint8 images every runner's `prepare` takes (resized to the spec there)."""
+        return self.images
 
     def to_model_input(self, spec: InputSpec) -> torch.Tensor:
         return preprocess(self.images, spec)

@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from edgeattn.data.imageset import ImageSet
+from edgeattn.data.stream import FileSet
 from edgeattn.models.config import InputSpec
 from edgeattn.progress import make_progress
 from edgeattn.train.config import TrainConfig
@@ -65,7 +66,7 @@ def cosine_lr(step: int, total: int, warmup: int, base: float) -> float:
 
 def fit(
     model: nn.Module,
-    data: ImageSet,
+    data: ImageSet | FileSet,
     spec: InputSpec,
     cfg: TrainConfig,
     *,
@@ -87,8 +88,15 @@ def fit(
     if sampler_world is not None:
         data = data.shard(*sampler_world)
     ds = data.tensor_dataset(spec)
+    workers = min(data.loader_workers, max(1, len(ds) // cfg.batch_size)) if len(ds) > cfg.batch_size else 0
     loader = DataLoader(
-        ds, batch_size=cfg.batch_size, shuffle=True, drop_last=len(ds) > cfg.batch_size, generator=gen
+        ds,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        drop_last=len(ds) > cfg.batch_size,
+        generator=gen,
+        num_workers=workers,  # files decode in workers; the transform is deterministic, so the order
+        persistent_workers=workers > 0,  # (from `gen`) alone decides the batches: same seed, same bytes
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
