@@ -28,7 +28,9 @@ def crops(n: int) -> list[np.ndarray]:
     return out
 
 
-def write_photo_folder(root: Path, classes=("china", "flower"), per_class: int = 5, ext: str = ".jpg") -> Path:
+def write_photo_folder(
+    root: Path, classes=("china", "flower"), per_class: int = 5, ext: str = ".jpg"
+) -> Path:
     """root/<class>/<n>.jpg — class i gets crops of photo i (so a model can tell them apart)."""
     from PIL import Image
 
