@@ -195,6 +195,7 @@ def test_corrupt_image_is_named_or_skipped(photos, tiny_ckpt, run_cli, tmp_path)
     assert report["load_images_per_s"] > 0 and report["model_images_per_s"] > 0
 
 
+@pytest.mark.slow  # the README's data section runs `quantize --calib DIR` in the default suite
 def test_quantize_calibrates_on_unlabeled_folder(photos, tiny_ckpt, run_cli, tmp_path):
     unlabeled = tmp_path / "unlabeled photos"
     unlabeled.mkdir()
@@ -212,26 +213,6 @@ def test_quantize_calibrates_on_unlabeled_folder(photos, tiny_ckpt, run_cli, tmp
     assert code == 2 and "does not exist" in stderr
 
 
-def test_training_from_files_with_workers_is_reproducible(photos, tmp_path):
-    from edgeattn.train import train_checkpoint
-
-    def run(name):
-        out = tmp_path / name
-        train_checkpoint(
-            "attn_vgg11",
-            str(photos),
-            out,
-            input_size=32,
-            options={"attention": "linear", "width": 0.25},
-            epochs=1,
-            batch_size=4,
-            data_options=DataConfig(workers=2),
-        )
-        return out.read_bytes()
-
-    assert run("a.pt") == run("b.pt")
-
-
 def test_bad_list_and_class_file_lines(tmp_path):
     lst = tmp_path / "l.csv"
     lst.write_text("only-a-path.jpg\n")
@@ -241,3 +222,40 @@ def test_bad_list_and_class_file_lines(tmp_path):
     names.write_text("a\na\n")
     with pytest.raises(InputError, match="twice"):
         load_split(str(lst), "val", options=DataConfig(classes=names))
+
+
+@pytest.mark.parametrize(
+    "spec", [*SPECS[:1], InputSpec(size=(33, 33), interpolation="bicubic", crop_pct=0.9)]
+)
+def test_in_memory_resize_has_timms_geometry(spec):
+    """Arrays (.npz, the runners' and device agent's raw-image path) resize with torch's kernel but
+    timm's geometry: within a fraction of a grey level of timm's PIL pixels, far from a 1-pixel shift."""
+    from helpers.photos import crops
+
+    from edgeattn.data.stream import geometric_transform
+
+    for img in crops(5):
+        ours = resize_uint8(torch.from_numpy(img.copy()).permute(2, 0, 1)[None], spec)[0]
+        ref = np.array(geometric_transform(spec)(Image.fromarray(img)), dtype=np.float32)
+        ref = torch.from_numpy(ref).permute(2, 0, 1)
+        diff = float((ours - ref).abs().mean())
+        assert diff < 0.5 and float((torch.roll(ref, 1, dims=2) - ref).abs().mean()) > 2 * diff, diff
+
+
+def test_training_from_files_names_a_bad_file_or_skips_it_reproducibly(photos, run_cli, tmp_path):
+    """Training decodes in 2 loader workers: an undecodable file is one line naming it (exit 2, nothing
+    written); with --skip-bad-images the same seed still gives the same checkpoint bytes."""
+    import shutil
+
+    root = tmp_path / "d"
+    shutil.copytree(photos, root)
+    (root / "train" / "flower" / "bad.png").write_bytes(b"\x89PNG not really")
+    args = ["train", "--model", "attn_vgg11", "--option", "width=0.25", "--input-size", "32", "--data", root]
+    args += ["--epochs", "1", "--batch-size", "4", "--workers", "2"]
+    code, _, stderr = run_cli(*args, "--out", tmp_path / "m.pt")
+    assert code == 2 and "bad.png" in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert not (tmp_path / "m.pt").exists()
+    for name in ("a.pt", "b.pt"):
+        code, stdout, stderr = run_cli(*args, "--skip-bad-images", "--out", tmp_path / name)
+        assert code == 0, stdout + stderr
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()

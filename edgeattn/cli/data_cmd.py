@@ -7,9 +7,12 @@ from pathlib import Path
 import typer
 
 from edgeattn.cli.common import JSON_OPTION, emit_json, print_table
+from edgeattn.cli.options import with_config
+from edgeattn.data.config import DataConfig
 
 data_app = typer.Typer(
-    help="Build and inspect data sets (builtin:digits, ImageFolder dirs, .npz files).", no_args_is_help=True
+    help="Build and inspect data sets (builtin:digits, ImageFolder dirs, file lists, .npz files).",
+    no_args_is_help=True,
 )
 
 
@@ -40,12 +43,14 @@ def build(
 
 
 @data_app.command("info")
+@with_config(DataConfig, param="data_options", exclude=("workers", "skip_bad_images"))
 def info(
     spec: str = typer.Argument(..., help="Data-set spec."),
     size: int = typer.Option(64, "--size", help="Image side for built-in sets."),
     json_out: Path = JSON_OPTION,
+    data_options: DataConfig | None = None,
 ) -> None:
-    """Images and classes per split of a data set.
+    """Images and classes per split of a data set (folders and lists: listed, not decoded).
 
     Example: edgeattn data info builtin:digits
     """
@@ -53,7 +58,7 @@ def info(
 
     rows, data = [], {}
     for split in SPLITS:
-        s = load_split(spec, split, size)
+        s = load_split(spec, split, size, data_options)
         counts = s.labels.bincount(minlength=s.num_classes).tolist()
         shape = list(s.images.shape[1:]) if isinstance(s, ImageSet) else None  # files: each its own size
         data[split] = {"images": len(s), "classes": s.classes, "per_class": counts, "shape": shape}

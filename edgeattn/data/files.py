@@ -63,7 +63,9 @@ def list_class_folder(root: Path, classes: list[str], what: str = "") -> list[En
     if unknown:
         raise InputError(
             f"{root} has class {unknown[0]!r}, which {what or 'the class map'} does not have",
-            "give the same class folders in train/ and val/ (or a --classes file naming every class)",
+            "add the class to the --classes file"
+            if what.startswith("--classes")
+            else "give the same class folders in train/ and val/ (or a --classes file naming every class)",
         )
     entries: list[Entry] = []
     for cls in found:

@@ -112,7 +112,9 @@ def collate(items: list[tuple]) -> Batch:
 
 
 class ModelInputDataset(Dataset):
-    """Item i: (normalised float CHW, label) — timm's full eval transform; for training loops."""
+    """Item i: (normalised float CHW, label, path, error or "") — timm's full eval transform; for
+    training loops. Errors travel back with the batch (`collate`), so the main process names the file
+    (an exception raised in a loader worker would arrive as a traceback)."""
 
     def __init__(self, entries: list[Entry], spec: InputSpec) -> None:
         self.files = FileDataset(entries, spec)
@@ -120,13 +122,16 @@ class ModelInputDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str, str]:
         x, label, _, _, err = self.files[i]
-        if err:
-            raise InputError(
-                f"cannot read image {self.files.entries[i][0]} ({err})", "remove or replace the file"
-            )
-        return normalize(x[None].float() / 255.0, self.files.spec)[0], label
+        return normalize(x[None].float() / 255.0, self.files.spec)[0], label, self.files.entries[i][0], err
+
+    @staticmethod
+    def collate(items: list[tuple]) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, str]]]:
+        good = [it for it in items if not it[3]]
+        x = torch.stack([it[0] for it in good]) if good else torch.empty(0)
+        y = torch.tensor([it[1] for it in good], dtype=torch.int64)
+        return x, y, [(it[2], it[3]) for it in items if it[3]]
 
 
 @dataclass
@@ -199,9 +204,21 @@ class FileSet:
             drop = set(bad)
             self.entries = [e for i, e in enumerate(self.entries) if i not in drop]
 
+    def check_bad(self, bad: list[tuple[str, str]]) -> None:
+        """(path, error) of files a training batch could not decode: stop naming the first, or with
+        `skip_bad_images` count them."""
+        for path, err in bad:
+            if not self.options.skip_bad_images:
+                raise InputError(
+                    f"cannot read image {path} ({err})",
+                    "remove or replace the file, or pass --skip-bad-images to leave such files out",
+                )
+            if (path, err) not in self.skipped:
+                self.skipped.append((path, err))
+
     def pixels(self, spec: InputSpec) -> torch.Tensor:
         """Every image, uint8 at the spec's size — for small subsets only (calibration, explain)."""
-        out = [b.pixels for b in self.batches(spec)]
+        out = [b.pixels for b in self.batches(spec) if len(b.labels)]
         return torch.cat(out) if out else torch.empty(0, 3, *spec.size, dtype=torch.uint8)
 
     def to_model_input(self, spec: InputSpec) -> torch.Tensor:

@@ -95,7 +95,10 @@ def fit(
         shuffle=True,
         drop_last=len(ds) > cfg.batch_size,
         generator=gen,
-        num_workers=workers,  # files decode in workers; the transform is deterministic, so the order
+        num_workers=workers,
+        collate_fn=getattr(
+            ds, "collate", None
+        ),  # files: (x, y, undecodable files)  # files decode in workers; the transform is deterministic, so the order
         persistent_workers=workers > 0,  # (from `gen`) alone decides the batches: same seed, same bytes
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -112,7 +115,11 @@ def fit(
         for epoch in range(cfg.epochs):
             model.train()
             seen, loss_sum, correct = 0, 0.0, 0
-            for x, y in loader:
+            for x, y, *bad in loader:
+                if bad and bad[0]:
+                    data.check_bad(bad[0])  # a FileSet: stop naming the file, or skip it
+                if len(y) == 0:
+                    continue
                 for group in opt.param_groups:
                     group["lr"] = cosine_lr(step, total, warmup, cfg.lr)
                 if cfg.augment:
