@@ -58,12 +58,16 @@ def test_flat_imagefolder_and_all_suffix(tmp_path):
 def test_grayscale_and_rgba_images_become_rgb(tmp_path, mode):
     _write_folder(tmp_path, per_class=4, mode=mode)
     data = load_split(f"{tmp_path}@all", "val")
-    assert data.images.shape[1] == 3
+    assert data.pixels(InputSpec(size=(16, 16))).shape == (8, 3, 16, 16)
 
 
 def test_empty_folder_is_refused(tmp_path):
+    with pytest.raises(InputError, match="is empty"):
+        load_split(str(tmp_path), "train")
+    Image.new("RGB", (8, 8)).save(tmp_path / "loose.png")
     with pytest.raises(InputError, match="no class folders"):
         load_split(str(tmp_path), "train")
+    (tmp_path / "loose.png").unlink()
     (tmp_path / "a").mkdir()
     with pytest.raises(InputError, match="no images"):
         load_split(str(tmp_path), "train")
@@ -72,8 +76,9 @@ def test_empty_folder_is_refused(tmp_path):
 def test_unreadable_image_is_named(tmp_path):
     _write_folder(tmp_path, per_class=2)
     (tmp_path / "cat" / "broken.png").write_bytes(b"not a png")
+    data = load_split(f"{tmp_path}@all", "train")  # listed, not decoded yet
     with pytest.raises(InputError, match="broken.png"):
-        load_split(f"{tmp_path}@all", "train")
+        data.pixels(InputSpec(size=(16, 16)))
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])

@@ -118,11 +118,12 @@ def _stage(module: str, name: str, what: str) -> Any:
         ) from None
 
 
-def calibration_images(plan: ModelPlan, size: int, count: int) -> Any:
-    """The calibration images both INT8 tools get: the first `count` of the calib split's fixed subset."""
+def calibration_images(plan: ModelPlan, spec: Any, count: int) -> Any:
+    """The calibration images both INT8 tools get: the first `count` of the calib split's fixed subset
+    (uint8; only those are decoded)."""
     from edgeattn.data import load_split
 
-    return load_split(plan.data, "calib", size).subset(count, seed=plan.seed).images
+    return load_split(plan.data, "calib", spec.size[0]).subset(count, seed=plan.seed).pixels(spec)
 
 
 @variant("torch-fp32", "torch eager FP32")
@@ -171,8 +172,7 @@ def _ort_int8_peer(plan: ModelPlan) -> tuple[Path, Path]:
     fp32 = plan.built.get("fp32_onnx") or _ort_fp32(plan)
     out = []
     for (copy, ckpt, calib), onnx in zip(plan.copies(), fp32, strict=True):
-        size = load_checkpoint(ckpt).config.input_size
-        images = calibration_images(plan, size, calib)
+        images = calibration_images(plan, load_checkpoint(ckpt).input_spec, calib)
         out.append(
             peer_quantize_static(
                 onnx, plan.path(copy, "int8-peer.onnx"), images, note=f"{len(images)} calib images"

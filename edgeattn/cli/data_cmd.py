@@ -7,9 +7,12 @@ from pathlib import Path
 import typer
 
 from edgeattn.cli.common import JSON_OPTION, emit_json, print_table
+from edgeattn.cli.options import with_config
+from edgeattn.data.config import DataConfig
 
 data_app = typer.Typer(
-    help="Build and inspect data sets (builtin:digits, ImageFolder dirs, .npz files).", no_args_is_help=True
+    help="Build and inspect data sets (builtin:digits, ImageFolder dirs, file lists, .npz files).",
+    no_args_is_help=True,
 )
 
 
@@ -40,29 +43,27 @@ def build(
 
 
 @data_app.command("info")
+@with_config(DataConfig, param="data_options", exclude=("workers", "skip_bad_images"))
 def info(
     spec: str = typer.Argument(..., help="Data-set spec."),
     size: int = typer.Option(64, "--size", help="Image side for built-in sets."),
     json_out: Path = JSON_OPTION,
+    data_options: DataConfig | None = None,
 ) -> None:
-    """Images and classes per split of a data set.
+    """Images and classes per split of a data set (folders and lists: listed, not decoded).
 
     Example: edgeattn data info builtin:digits
     """
-    from edgeattn.data import SPLITS, load_split
+    from edgeattn.data import SPLITS, ImageSet, load_split
 
     rows, data = [], {}
     for split in SPLITS:
-        s = load_split(spec, split, size)
+        s = load_split(spec, split, size, data_options)
         counts = s.labels.bincount(minlength=s.num_classes).tolist()
-        data[split] = {
-            "images": len(s),
-            "classes": s.classes,
-            "per_class": counts,
-            "shape": list(s.images.shape[1:]),
-        }
+        shape = list(s.images.shape[1:]) if isinstance(s, ImageSet) else None  # files: each its own size
+        data[split] = {"images": len(s), "classes": s.classes, "per_class": counts, "shape": shape}
         rows.append(
-            [split, len(s), s.num_classes, "x".join(map(str, s.images.shape[1:])), min(counts), max(counts)]
+            [split, len(s), s.num_classes, "x".join(map(str, shape or ["any"])), min(counts), max(counts)]
         )
     print_table(spec, ["split", "images", "classes", "C x H x W", "min/class", "max/class"], rows)
     emit_json(data, json_out)

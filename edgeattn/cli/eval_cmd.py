@@ -10,6 +10,7 @@ import typer
 from edgeattn.byo.config import SPEC_OPTIONS, ArtifactSpec
 from edgeattn.cli.common import JSON_OPTION, emit_json, print_table, with_device
 from edgeattn.cli.options import with_config
+from edgeattn.data.config import DataConfig
 from edgeattn.device.config import DeviceConfig
 
 
@@ -18,6 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 @with_config(ArtifactSpec, **SPEC_OPTIONS)
+@with_config(DataConfig, param="data_options")
 @with_device
 def eval_command(
     artifact: Path = typer.Argument(
@@ -33,11 +35,13 @@ def eval_command(
     json_out: Path = JSON_OPTION,
     device: DeviceConfig | None = None,
     spec: ArtifactSpec | None = None,
+    data_options: DataConfig | None = None,
 ) -> None:
     """Evaluate top-1/top-5 of an artifact on a split of a data set, on the artifact's own runtime.
 
     An .onnx/.mlpackage that edgeattn did not export (no manifest) needs its input spec: --mean/--std
-    (and --input-size, --interpolation, --crop-pct) or --input-spec-from CKPT.
+    (and --input-size, --interpolation, --crop-pct) or --input-spec-from CKPT. A folder or file list is
+    read in --workers processes with timm's eval transform; --json reports loading and model images/s.
 
     Examples:
       edgeattn eval exported/mvit_int8.onnx --data builtin:digits --json eval.json
@@ -49,8 +53,25 @@ def eval_command(
     from edgeattn.evaluation.artifact import evaluate_artifact
 
     result = evaluate_artifact(
-        artifact, data, split, limit=limit, runtime=runtime, threads=threads, device=device, spec=spec
+        artifact,
+        data,
+        split,
+        limit=limit,
+        runtime=runtime,
+        threads=threads,
+        device=device,
+        spec=spec,
+        data_options=data_options,
     )
+    speed = [
+        [f"{what} images/s", f"{v:.1f}"]
+        for what, v in (
+            ("loading", result.load_images_per_s),
+            ("model", result.model_images_per_s),
+            ("overall", result.images_per_s),
+        )
+        if v
+    ]
     print_table(
         escape(f"{artifact.name} on {data} [{split}] — {result.runtime}"),
         ["metric", "value"],
@@ -59,6 +80,8 @@ def eval_command(
             ["top-5 %", f"{result.top5:.2f}"],
             ["images", result.n],
             ["precision", result.precision],
+            *([["skipped (unreadable)", result.skipped]] if result.skipped else []),
+            *speed,
             *([["device", summary(result.device)]] if result.device else []),
         ],
     )

@@ -9,6 +9,7 @@ import typer
 
 from edgeattn.cli.common import JSON_OPTION, OUT_HELP, emit_json, out, print_table
 from edgeattn.cli.options import with_config
+from edgeattn.data.config import DataConfig
 from edgeattn.quantize.config import QuantizeConfig
 from edgeattn.reporting import fmt_count
 
@@ -33,6 +34,7 @@ def split_patterns(items: list[str] | None) -> tuple[str, ...]:
     },
     parsers={"ignored": (list[str], split_patterns)},
 )
+@with_config(DataConfig, param="data_options")
 def quantize(
     ckpt: Path = typer.Argument(..., help="FP32 (or pruned) checkpoint to quantize."),
     data: str = typer.Option(
@@ -44,11 +46,13 @@ def quantize(
     seed: int = typer.Option(0, "--seed"),
     json_out: Path = JSON_OPTION,
     config: QuantizeConfig | None = None,
+    data_options: DataConfig | None = None,
 ) -> None:
     """Quantize to INT8 with NNCF: PTQ on the calibration split, optional QAT with distillation.
 
     Under `torchrun --nproc-per-node N -m edgeattn quantize ... --qat` QAT runs with DDP (gloo),
-    each process on its shard of the training data; rank 0 writes the checkpoint.
+    each process on its shard of the training data; rank 0 writes the checkpoint. --calib DIR
+    calibrates on a folder of unlabeled images instead of the data set's calibration split.
 
     Example: edgeattn quantize exported/mvit.pt --data builtin:digits --qat --epochs 2 --out exported/mvit_int8.pt
     """
@@ -57,7 +61,7 @@ def quantize(
     from edgeattn.quantize import quantize_checkpoint
     from edgeattn.quantize.distributed import launched_by_torchrun
 
-    report = quantize_checkpoint(ckpt, data, out_path, config, seed=seed)
+    report = quantize_checkpoint(ckpt, data, out_path, config, seed=seed, data_options=data_options)
     if launched_by_torchrun() and os.environ.get("RANK", "0") != "0":
         return  # rank 0 reports
     render(report)

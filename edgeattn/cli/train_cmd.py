@@ -9,6 +9,7 @@ import typer
 from edgeattn.cli.common import JSON_OPTION, OUT_HELP, emit_json, print_table
 from edgeattn.cli.common import out as out_console
 from edgeattn.cli.options import with_config
+from edgeattn.data.config import DataConfig
 from edgeattn.train.config import TrainConfig
 
 
@@ -34,6 +35,7 @@ def parse_options(pairs: list[str]) -> dict:
 
 
 @with_config(TrainConfig, flags={"augment": "--augment/--no-augment"})
+@with_config(DataConfig, param="data_options")
 def train(
     model: str = typer.Option(
         None,
@@ -53,6 +55,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     json_out: Path = JSON_OPTION,
     config: TrainConfig | None = None,
+    data_options: DataConfig | None = None,
 ) -> None:
     """Train a baseline with AdamW, cosine LR, label smoothing and light augmentation; or fine-tune a
     checkpoint (--init), fully or with LoRA on the attention projections (--lora RANK; the adapters are
@@ -67,7 +70,14 @@ def train(
 
     check_writable(out)
     result = train_checkpoint(
-        model, data, out, config, input_size=input_size, options=parse_options(option), seed=seed
+        model,
+        data,
+        out,
+        config,
+        input_size=input_size,
+        options=parse_options(option),
+        seed=seed,
+        data_options=data_options,
     )
     val, params = result.val, result.params
     print_table(

@@ -10,6 +10,7 @@ import typer
 from edgeattn.byo.config import SPEC_OPTIONS, ArtifactSpec
 from edgeattn.cli.common import JSON_OPTION, emit_json, out, print_table, with_device
 from edgeattn.cli.options import with_config
+from edgeattn.data.config import DataConfig
 from edgeattn.device.config import DeviceConfig
 
 
@@ -41,6 +42,7 @@ RUNTIME = typer.Option(
 
 
 @with_config(ArtifactSpec, **SPEC_OPTIONS)
+@with_config(DataConfig, param="data_options")
 @with_device
 def validate_command(
     artifact: Path = typer.Argument(
@@ -82,6 +84,7 @@ def validate_command(
     runtime: str = RUNTIME,
     device: DeviceConfig | None = None,
     spec: ArtifactSpec | None = None,
+    data_options: DataConfig | None = None,
 ) -> None:
     """Check that an exported artifact still gives the reference's answers (exit 0 pass, 1 gate failed, 2 bad input).
 
@@ -131,6 +134,7 @@ def validate_command(
         device=device,
         spec=spec,
         explain=explain,
+        data_options=data_options,
     )
     info = report.artifact_info
     print_table(

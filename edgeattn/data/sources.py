@@ -1,11 +1,14 @@
-"""Data-set specs: `builtin:NAME`, an ImageFolder directory, or an `.npz` file.
+"""Data-set specs: `builtin:NAME`, an ImageFolder directory, a file list (`.csv`/`.txt`), or an `.npz`.
 
 `load_split(spec, split, size)` is the one entry point; everything that takes a data set calls it.
 Splits are `train`, `calib` and `val`, always disjoint:
 - builtin sets define their own splits (see digits.py);
 - an ImageFolder with `train/` and `val/` (and optionally `calib/`) uses them; without `calib/`, the
   calibration split is a fixed 15 % of `train/` that training then does not see;
-- a flat ImageFolder or an `.npz` is split deterministically 60/15/25 by image.
+- a flat ImageFolder, a file list or an `.npz` is split deterministically 60/15/25 by image.
+Folders and lists become a streaming `FileSet` (decoded batch by batch, timm's eval transform); the
+class map is train/'s class folders (sorted) or `DataConfig.classes`, and a val class outside it is an
+error.
 Append `@all` to a path spec to use every image for whichever split is asked (e.g. a held-out eval set).
 """
 
@@ -17,12 +20,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgeattn.data.config import DataConfig
+from edgeattn.data.files import (
+    IMAGE_SUFFIXES,
+    LIST_SUFFIXES,
+    class_dirs,
+    list_class_folder,
+    list_unlabeled,
+    read_class_file,
+    read_file_list,
+)
 from edgeattn.data.imageset import ImageSet
+from edgeattn.data.stream import FileSet
 from edgeattn.errors import InputError
 from edgeattn.registry import Registry
 
 SPLITS = ("train", "calib", "val")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
+__all__ = ["IMAGE_SUFFIXES", "SPLITS", "load_split", "load_unlabeled"]
 
 BuiltinLoader = Callable[[str, int], ImageSet]
 BUILTIN_DATASETS: Registry[BuiltinLoader] = Registry("built-in data set")
@@ -35,8 +49,12 @@ def _digits(split: str, size: int) -> ImageSet:
     return build_digits(split, size)
 
 
-def load_split(spec: str, split: str, size: int | None = None) -> ImageSet:
-    """Load one split of the data set `spec`; builtin sets render at `size` (default 64)."""
+def load_split(
+    spec: str, split: str, size: int | None = None, options: DataConfig | None = None
+) -> ImageSet | FileSet:
+    """One split of the data set `spec`: builtin sets render at `size` (default 64) and `.npz` files
+    load into memory (`ImageSet`); folders and file lists are listed, not decoded (`FileSet`)."""
+    options = options or DataConfig()
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}", f"use one of {', '.join(SPLITS)}")
     spec = str(spec).strip()
@@ -54,10 +72,15 @@ def load_split(spec: str, split: str, size: int | None = None) -> ImageSet:
             f"data set {path} does not exist", "give builtin:digits, an ImageFolder directory or an .npz file"
         )
     if path.is_dir():
-        return _load_folder(path, split, use_all)
+        return _load_folder(path, split, use_all, options)
     if path.suffix == ".npz":
         return _load_npz(path, split, use_all)
-    raise InputError(f"cannot read data set {path}", "give an ImageFolder directory or an .npz file")
+    if path.suffix.lower() in LIST_SUFFIXES:
+        return _load_list(path, split, use_all, options)
+    raise InputError(
+        f"cannot read data set {path}",
+        "give an ImageFolder directory, a .csv/.txt file list (path,label) or an .npz file",
+    )
 
 
 def _split_indices(n: int, split: str, seed: int = 0) -> np.ndarray:
@@ -76,81 +99,65 @@ def _check_enough(images: ImageSet, path: Path, split: str) -> ImageSet:
 
 
 # ---------------------------------------------------------------------------------------------- folder
-def _class_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def _list_folder(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
-    items = []
-    for label, cls in enumerate(classes):
-        d = root / cls
-        if d.is_dir():
-            items += [(f, label) for f in sorted(d.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
-    return items
-
-
-def _read_images(items: list[tuple[Path, int]], classes: list[str], source: str, split: str) -> ImageSet:
-    from PIL import Image, UnidentifiedImageError
-
-    if not items:
-        raise InputError(
-            f"no images found in {source}",
-            f"put images ({', '.join(sorted(IMAGE_SUFFIXES))}) in one folder per class",
-        )
-    arrays, labels = [], []
-    size = None
-    for f, label in items:
-        try:
-            with Image.open(f) as im:
-                im = im.convert("RGB")  # grayscale, palette and RGBA all become RGB
-                if size is None:
-                    size = im.size
-                if im.size != size:
-                    im = im.resize(size, Image.BILINEAR)
-                arrays.append(np.asarray(im, dtype=np.uint8))
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise InputError(
-                f"cannot read image {f} ({type(exc).__name__})", "remove or replace the file"
-            ) from None
-        labels.append(label)
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    return ImageSet(images, torch.tensor(labels, dtype=torch.int64), classes, source=source, split=split)
-
-
-def _load_folder(root: Path, split: str, use_all: bool) -> ImageSet:
-    if (root / "train").is_dir() and (root / "val").is_dir():
-        classes = [p.name for p in _class_dirs(root / "train")]
-        if not classes:
-            raise InputError(f"{root / 'train'} has no class folders", "use train/<class>/<image> layout")
-        if split == "val":
-            return _check_enough(
-                _read_images(_list_folder(root / "val", classes), classes, str(root), split), root, split
-            )
-        if (root / "calib").is_dir():
-            sub = "calib" if split == "calib" else "train"
-            return _check_enough(
-                _read_images(_list_folder(root / sub, classes), classes, str(root), split), root, split
-            )
-        items = _list_folder(root / "train", classes)
-        n_calib = max(1, int(len(items) * 0.15)) if items else 0
-        order = np.random.default_rng(0).permutation(len(items))
-        chosen = set(order[:n_calib].tolist()) if split == "calib" else set(order[n_calib:].tolist())
-        return _check_enough(
-            _read_images([it for i, it in enumerate(items) if i in chosen], classes, str(root), split),
-            root,
-            split,
-        )
-    class_dirs = _class_dirs(root)
-    if not class_dirs:
+def _class_map(root: Path, options: DataConfig) -> list[str]:
+    if options.classes is not None:
+        return read_class_file(options.classes)
+    classes = class_dirs(root)
+    if not classes:
         raise InputError(
             f"{root} has no class folders",
-            "use ImageFolder layout: DIR/<class>/<image> (or DIR/train, DIR/val)",
+            "use ImageFolder layout: DIR/<class>/<image> (or DIR/train, DIR/val; --calib DIR for unlabeled calibration images)",
         )
-    classes = [p.name for p in class_dirs]
-    items = _list_folder(root, classes)
-    if not use_all and items:
+    return classes
+
+
+def _files(entries: list, classes: list[str], root: Path, split: str, options: DataConfig) -> FileSet:
+    if not entries:
+        raise InputError(
+            f"split {split!r} of {root} is empty", "add images (or use SPEC@all to use every image)"
+        )
+    return FileSet(entries, classes, source=str(root), split=split, options=options)
+
+
+def _load_folder(root: Path, split: str, use_all: bool, options: DataConfig) -> FileSet:
+    if not any(root.iterdir()):
+        raise InputError(
+            f"data folder {root} is empty", "put images in one folder per class: DIR/<class>/<image>"
+        )
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        classes = _class_map(root / "train", options)
+        where = f"{root / 'train'}" if options.classes is None else f"--classes {options.classes}"
+        if split == "val":
+            return _files(list_class_folder(root / "val", classes, where), classes, root, split, options)
+        if (root / "calib").is_dir():
+            sub = "calib" if split == "calib" else "train"
+            return _files(list_class_folder(root / sub, classes, where), classes, root, split, options)
+        items = list_class_folder(root / "train", classes, where)
+        n_calib = max(1, int(len(items) * 0.15))
+        order = np.random.default_rng(0).permutation(len(items))
+        chosen = np.sort(order[:n_calib] if split == "calib" else order[n_calib:])
+        return _files([items[i] for i in chosen], classes, root, split, options)
+    classes = _class_map(root, options)
+    items = list_class_folder(root, classes, f"--classes {options.classes}" if options.classes else "")
+    if not use_all:
         items = [items[i] for i in _split_indices(len(items), split)]
-    return _check_enough(_read_images(items, classes, str(root), split), root, split)
+    return _files(items, classes, root, split, options)
+
+
+def _load_list(path: Path, split: str, use_all: bool, options: DataConfig) -> FileSet:
+    classes = read_class_file(options.classes) if options.classes is not None else None
+    items, names = read_file_list(path, classes)
+    if not use_all:
+        items = [items[i] for i in _split_indices(len(items), split)]
+    return _files(items, names, path, split, options)
+
+
+def load_unlabeled(folder: Path | str, options: DataConfig | None = None) -> FileSet:
+    """Every image under `folder`, unlabeled (label -1): calibration data for PTQ (`--calib DIR`)."""
+    root = Path(folder)
+    fs = FileSet(list_unlabeled(root), [], source=str(root), split="calib", options=options or DataConfig())
+    fs.labeled = False
+    return fs
 
 
 # ------------------------------------------------------------------------------------------------- npz

@@ -14,6 +14,7 @@ and answers on stdout (a frame is one JSON header line, then `nbytes` raw bytes)
 
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -336,16 +337,16 @@ def resize(x, spec):
     th, tw = int(spec["size"][0]), int(spec["size"][1])
     if (h, w) == (th, tw):
         return x
-    scale_to = int(round(max(th, tw) / float(spec.get("crop_pct", 1.0))))
+    scale_to = int(math.floor(max(th, tw) / float(spec.get("crop_pct", 1.0))))
     if h <= w:
-        nh, nw = scale_to, max(tw, int(round(w * scale_to / h)))
+        nh, nw = scale_to, max(tw, int(scale_to * w / h))
     else:
-        nw, nh = scale_to, max(th, int(round(h * scale_to / w)))
+        nw, nh = scale_to, max(th, int(scale_to * h / w))
     kind = "bicubic" if spec.get("interpolation") == "bicubic" else "bilinear"
     y = np.einsum("nchw,vw->nchv", x, aa_weights(w, nw, kind))
     y = np.einsum("nchv,uh->ncuv", y, aa_weights(h, nh, kind))
     y = np.clip(y, 0.0, 255.0)
-    top, left = (nh - th) // 2, (nw - tw) // 2
+    top, left = int(round((nh - th) / 2.0)), int(round((nw - tw) / 2.0))
     return np.ascontiguousarray(y[..., top : top + th, left : left + tw], dtype=np.float32)
 
 

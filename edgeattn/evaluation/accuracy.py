@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from edgeattn.evaluation.predict import predict_logits
+from edgeattn.evaluation.predict import stream_module
 from edgeattn.result import StageResult
 
 if TYPE_CHECKING:
     from torch import nn
 
     from edgeattn.data.imageset import ImageSet
+    from edgeattn.data.stream import FileSet
     from edgeattn.models.config import InputSpec
 
 
@@ -46,7 +47,7 @@ def accuracy_report(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     }
 
 
-def evaluate(model: nn.Module, data: ImageSet, spec: InputSpec) -> dict:
-    """top-1 / top-5 of `model` on `data` (preprocessed with `spec`)."""
-    logits = predict_logits(model, data.to_model_input(spec))
-    return accuracy_report(logits, data.labels)
+def evaluate(model: nn.Module, data: ImageSet | FileSet, spec: InputSpec) -> dict:
+    """top-1 / top-5 of `model` on `data` (preprocessed with `spec`), streamed batch by batch."""
+    out = stream_module(model, data, spec)
+    return accuracy_report(torch.from_numpy(out.logits), torch.from_numpy(out.labels))

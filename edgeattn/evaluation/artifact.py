@@ -14,9 +14,10 @@ from typing import Any
 from pydantic import Field
 
 from edgeattn.byo import ArtifactSpec, artifact_manifest
+from edgeattn.data.config import DataConfig
 from edgeattn.errors import InputError
 from edgeattn.evaluation.accuracy import topk_hits
-from edgeattn.evaluation.predict import predict_all
+from edgeattn.evaluation.predict import stream_runner
 from edgeattn.result import StageResult
 
 
@@ -32,6 +33,11 @@ class EvalResult(StageResult):
     top1: float
     top5: float
     n: int
+    skipped: int = 0  # unreadable images left out (--skip-bad-images)
+    images_per_s: float | None = None  # the whole pass: loading and model together
+    load_images_per_s: float | None = None  # decoding + resizing, with `loader_workers` workers
+    model_images_per_s: float | None = None  # the runner alone (preparing + running each batch)
+    loader_workers: int = 0
     device: dict[str, Any] | None = None  # where it ran, when not here (`edgeattn device check`'s facts)
     # Per-image top-1 correctness (numpy bool array) for paired comparisons; not written to JSON.
     hits: Any = Field(default=None, exclude=True)
@@ -57,12 +63,14 @@ def evaluate_artifact(
     device: Any = None,
     device_label: str | None = None,
     spec: ArtifactSpec | None = None,
+    data_options: DataConfig | None = None,
 ) -> EvalResult:
     """top-1/top-5 of `artifact` on a split of `data`; `runtime` overrides the artifact's default runner.
 
     `device` (a `DeviceConfig` or URL, default local) is where the artifact runs. `with_hits` keeps
     `hits`, the per-image top-1 correctness, for paired comparisons of two artifacts on the same
     images. `spec` is the input spec of an artifact without a manifest (`edgeattn.byo`).
+    `data_options` say how images are read (loader workers, class map, bad files).
     """
     from edgeattn.data import load_split
     from edgeattn.device import open_device
@@ -74,14 +82,14 @@ def evaluate_artifact(
     with open_device(device, label=device_label) as dev:
         runner = dev.open_runner(artifact, runtime, threads=threads, manifest=manifest)
         try:
-            dataset = load_split(data, split, runner.input_spec.size[0]).subset(limit)
+            dataset = load_split(data, split, runner.input_spec.size[0], data_options).subset(limit)
             check_data_fits(runner.num_classes, dataset.num_classes, artifact, data)
-            logits = predict_all(runner, dataset.images, f"eval {artifact.name}")
+            streamed = stream_runner(runner, dataset, f"eval {artifact.name}")
             info = runner.info()
         finally:
             runner.close()
         block = None if dev.in_process else dev.block()
-    labels = dataset.labels.numpy()
+    logits, labels = streamed.logits, streamed.labels
     hits = topk_hits(logits, labels, 1)
     return EvalResult(
         artifact=str(artifact),
@@ -93,6 +101,8 @@ def evaluate_artifact(
         top1=100.0 * float(hits.mean()),
         top5=100.0 * float(topk_hits(logits, labels, 5).mean()),
         n=int(len(labels)),
+        skipped=len(streamed.skipped),
+        **streamed.speeds(),
         device=block,
         hits=hits if with_hits else None,
     )

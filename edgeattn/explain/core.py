@@ -104,24 +104,15 @@ def load_inputs(handle: ModelHandle, data: str | None, files: list[Path], config
 
     spec = handle.input_spec
     if files:
-        from PIL import Image, UnidentifiedImageError
+        from edgeattn.data import FileSet
 
-        tensors = []
-        for f in files:
-            try:
-                with Image.open(f) as im:
-                    arr = np.array(im.convert("RGB"), dtype=np.uint8)
-            except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
-                raise InputError(
-                    f"cannot read image {f} ({type(exc).__name__})", "give PNG/JPEG files"
-                ) from None
-            tensors.append(resize_uint8(torch.from_numpy(arr).permute(2, 0, 1)[None], spec)[0])
-        images = torch.stack(tensors) / 255.0
+        pixels = FileSet([(str(f), -1) for f in files], [], source="--image").pixels(spec)
+        images = pixels.float() / 255.0  # timm's eval transform, as for a data set
         return Inputs(images, [None] * len(files), [Path(f).name for f in files], [])
     if not data:
         raise InputError("nothing to explain", "give --data SPEC (with --images N) or --image FILE")
     split = load_split(data, config.split, size=spec.size[0]).subset(config.images)
-    images = resize_uint8(split.images, spec) / 255.0
+    images = resize_uint8(split.pixels(spec), spec) / 255.0
     names = [f"{config.split}[{i}]" for i in range(len(split))]
     return Inputs(images, [int(v) for v in split.labels], names, list(split.classes))
 

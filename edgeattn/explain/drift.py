@@ -55,7 +55,7 @@ def source_checkpoint(artifact: Path) -> tuple[Path | None, str | None]:
 def explain_drift(
     artifact: Path,
     reference: Path,
-    images: torch.Tensor,
+    dataset: Any,
     ref_logits: np.ndarray,
     art_logits: np.ndarray,
     n: int,
@@ -63,7 +63,7 @@ def explain_drift(
     data_classes: list[str],
 ) -> dict[str, Any]:
     """Panels (input | reference map | artifact's source map) for the `n` most-disagreeing images of
-    `images` (uint8, as loaded), written to `folder`; returns what the Markdown report shows."""
+    `dataset` (an `ImageSet` or `FileSet`; only those images are read), written to `folder`; returns what the Markdown report shows."""
     from edgeattn.data.imageset import resize_uint8
 
     picked = worst_images(ref_logits, art_logits, n)
@@ -72,7 +72,7 @@ def explain_drift(
     names = class_names(ref, data_classes)
     source, note = source_checkpoint(artifact)
     other = load_handle(source) if source is not None else None
-    x01 = resize_uint8(images[picked], ref.input_spec) / 255.0
+    x01 = resize_uint8(dataset.take(picked).pixels(ref.input_spec), ref.input_spec) / 255.0
     ref_cls = [int(ref_logits[i].argmax()) for i in picked]
     art_cls = [int(art_logits[i].argmax()) for i in picked]
     config = ExplainConfig()

@@ -52,7 +52,7 @@ def calibration_samples(req: ExportRequest) -> list[np.ndarray]:
 
     spec = req.handle.input_spec
     data = load_split(str(req.data), "calib", spec.size[0]).subset(int(req.options["calib_size"]))
-    pixels = resize_uint8(data.images, spec)
+    pixels = resize_uint8(data.pixels(spec), spec)
     x = pixels.round().clamp(0, 255) if folds_normalization(req) else normalize(pixels / 255.0, spec)
     return [x[i : i + 1].numpy().astype(np.float32) for i in range(len(x))]
 

@@ -126,8 +126,9 @@ class PruneSection(PruneConfig):
 class QuantMethod(QuantizeConfig):
     """Options of one quantization method (PTQ or QAT); epochs, lr and batch_size are QAT's only."""
 
-    # The section (ptq: / qat:) says which method; the export targets decide the placement.
-    recipe_excluded: ClassVar[frozenset[str]] = frozenset({"qat", "runtime"})
+    # The section (ptq: / qat:) says which method; the export targets decide the placement; a recipe
+    # calibrates on its own data's calibration split (`quantize --calib DIR` is the CLI's).
+    recipe_excluded: ClassVar[frozenset[str]] = frozenset({"qat", "runtime", "calib"})
 
     def config(self, qat: bool, runtime: str) -> QuantizeConfig:
         return QuantizeConfig.build(self, qat=qat, runtime=runtime)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from edgeattn.checkpoint import ModelHandle, load_checkpoint, load_state_into, save_checkpoint
-from edgeattn.data import ImageSet, load_split
+from edgeattn.data import FileSet, ImageSet, load_split
 from edgeattn.errors import InputError
 from edgeattn.evaluation import evaluate, predict_logits
 from edgeattn.fileio import check_writable
@@ -52,8 +52,8 @@ MIN_SCORE_IMAGES = 16  # fewer calibration images than this cannot rank heads re
 @dataclasses.dataclass
 class PruneData:
     score: ScoreData | None
-    val: ImageSet
-    train: ImageSet | None
+    val: ImageSet | FileSet
+    train: ImageSet | FileSet | None
 
 
 def _check_outputs(out: Path, report_dir: Path | None) -> None:

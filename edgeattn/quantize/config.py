@@ -20,6 +20,10 @@ class QuantizeConfig(StageConfig):
     calib_size: int = Field(
         300, ge=1, le=100_000, description="Calibration images (from the calibration split)."
     )
+    calib: str | None = Field(
+        None,
+        description="Folder of unlabeled images to calibrate on, instead of the data set's calibration split.",
+    )
     preset: Preset = Field(
         "performance", description="performance (symmetric activations) or mixed (asymmetric)."
     )

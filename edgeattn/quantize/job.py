@@ -14,10 +14,9 @@ from typing import Any
 import torch
 
 from edgeattn.checkpoint import ModelHandle, load_checkpoint, save_checkpoint
-from edgeattn.data import load_split
-from edgeattn.data.imageset import ImageSet
+from edgeattn.data import DataConfig, FileSet, ImageSet, load_split, load_unlabeled
 from edgeattn.errors import InputError
-from edgeattn.evaluation import accuracy_report, predict_logits
+from edgeattn.evaluation import evaluate
 from edgeattn.fileio import check_writable
 from edgeattn.models import model_spec
 from edgeattn.quantize.checkpoint import KIND, nncf_config_of
@@ -37,13 +36,15 @@ def quantize_checkpoint(
     config: QuantizeConfig | None = None,
     *,
     seed: int = 0,
+    data_options: DataConfig | None = None,
     **overrides: Any,
 ) -> QuantizeReport:
     """Quantize `ckpt` to INT8 for `config.runtime`; writes `out` (rank 0 only under torchrun) and
     returns the report: top-1 FP32/PTQ/QAT, which layers are INT8 and why others are not, sizes.
 
     `config` (default `QuantizeConfig()`) with any of its fields replaced by `overrides`, e.g.
-    `qat=True, epochs=2`.
+    `qat=True, epochs=2`. `config.calib` (a folder of unlabeled images) replaces the calibration
+    split; `data_options` say how images are read (workers, class map, bad files).
     """
     cfg = QuantizeConfig.build(config, **overrides)
     ckpt, out = Path(ckpt), Path(out)
@@ -52,7 +53,7 @@ def quantize_checkpoint(
     check_writable(out)
     ctx = init_distributed() if cfg.qat else None
     try:
-        return _run(ckpt, data, out, cfg, policy, ctx, seed)
+        return _run(ckpt, data, out, cfg, policy, ctx, seed, data_options or DataConfig())
     finally:
         shutdown(ctx)
 
@@ -68,8 +69,8 @@ def _load_fp32(ckpt: Path) -> ModelHandle:
     return handle
 
 
-def _split(data: str, split: str, handle: ModelHandle) -> ImageSet:
-    images = load_split(data, split, handle.config.input_size)
+def _split(data: str, split: str, handle: ModelHandle, options: DataConfig) -> ImageSet | FileSet:
+    images = load_split(data, split, handle.config.input_size, options)
     if images.num_classes != handle.config.num_classes:
         raise InputError(
             f"{data} has {images.num_classes} classes but the model predicts {handle.config.num_classes}",
@@ -80,7 +81,16 @@ def _split(data: str, split: str, handle: ModelHandle) -> ImageSet:
     return images
 
 
-def _inputs(images: ImageSet, handle: ModelHandle, what: str) -> torch.Tensor:
+def _calibration_set(
+    data: str, cfg: QuantizeConfig, handle: ModelHandle, options: DataConfig, seed: int
+) -> Any:
+    """`calib_size` images of `--calib DIR` (unlabeled) or else of the data set's calibration split."""
+    if cfg.calib is not None:
+        return load_unlabeled(cfg.calib, options).subset(cfg.calib_size, seed=seed)
+    return _split(data, "calib", handle, options).subset(cfg.calib_size, seed=seed)
+
+
+def _inputs(images: ImageSet | FileSet, handle: ModelHandle, what: str) -> torch.Tensor:
     x = images.to_model_input(handle.input_spec)
     if not torch.isfinite(x).all():
         raise InputError(f"the {what} data contain NaN or infinite values", "clean the data set")
@@ -95,6 +105,7 @@ def _run(
     policy: PlacementPolicy,
     ctx: DistContext | None,
     seed: int,
+    options: DataConfig,
 ) -> QuantizeReport:
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -107,13 +118,11 @@ def _run(
             f"--ignored {', '.join(unmatched)} matches no layer",
             f"layers look like: {', '.join(names[:4])} …",
         )
-    calib_set = _split(data, "calib", handle).subset(cfg.calib_size, seed=seed)
-    calib = _inputs(calib_set, handle, "calibration")
-    val_set = _split(data, "val", handle)
-    val_x = _inputs(val_set, handle, "evaluation")
+    calib = _inputs(_calibration_set(data, cfg, handle, options, seed), handle, "calibration")
+    val_set = _split(data, "val", handle, options)
 
-    def top1(module: torch.nn.Module) -> float:
-        return accuracy_report(predict_logits(module, val_x), val_set.labels)["top1"]
+    def top1(module: torch.nn.Module) -> float:  # streamed: the val split is never held in memory
+        return evaluate(module, val_set, handle.input_spec)["top1"]
 
     fp32 = handle.module.eval()
     fp32_top1 = top1(fp32)
@@ -145,7 +154,7 @@ def _run(
     qat_log: list[dict] = []
     qat_top1 = None
     if cfg.qat:
-        train_set = _split(data, "train", handle)
+        train_set = _split(data, "train", handle, options)
         base = _quantized_handle(handle, qmodel, plan, policy, cfg.preset)
 
         def on_epoch(epoch: int) -> dict:

@@ -41,8 +41,9 @@ class Runner:
         raise NotImplementedError
 
     def prepare(self, images: Any) -> np.ndarray:
-        """uint8 (N, 3, H, W) images -> this artifact's input: resized, then normalised unless the
-        artifact normalises itself (`image_input`: 0..255 RGB in)."""
+        """uint8 (N, 3, H, W) images -> this artifact's input: resized (a no-op for a `FileSet`'s
+        batches, already cropped by timm's transform), then normalised unless the artifact normalises
+        itself (`image_input`: 0..255 RGB in)."""
         from edgeattn.data.imageset import normalize, resize_uint8
 
         x = resize_uint8(images, self.input_spec)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeattn.checkpoint import ModelHandle, load_checkpoint, save_checkpoint
-from edgeattn.data import load_split
+from edgeattn.data import DataConfig, load_split
 from edgeattn.errors import InputError
 from edgeattn.evaluation import Accuracy, evaluate
 from edgeattn.models import ModelConfig, model_spec
@@ -42,6 +42,7 @@ def train_checkpoint(
     input_size: int | None = None,
     options: dict | None = None,
     seed: int = 0,
+    data_options: DataConfig | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Train zoo model `model` (or fine-tune `config.init`, with LoRA when `config.lora`) on `data`,
@@ -57,8 +58,8 @@ def train_checkpoint(
         )
     init = load_init(cfg.init, model, input_size, options) if cfg.init is not None else None
     size = init.config.input_size if init else int(input_size or model_spec(str(model)).default_input_size)
-    train_set = load_split(data, "train", size)
-    val_set = load_split(data, "val", size)
+    train_set = load_split(data, "train", size, data_options)
+    val_set = load_split(data, "val", size, data_options)
     seed_everything(seed)  # the initial weights too: same seed, same checkpoint bytes
     if init is not None and cfg.init is not None:
         handle = with_classes(init, train_set.num_classes, cfg.init)

@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from edgeattn.data.imageset import ImageSet
+from edgeattn.data.stream import FileSet
 from edgeattn.models.config import InputSpec
 from edgeattn.progress import make_progress
 from edgeattn.train.config import TrainConfig
@@ -65,7 +66,7 @@ def cosine_lr(step: int, total: int, warmup: int, base: float) -> float:
 
 def fit(
     model: nn.Module,
-    data: ImageSet,
+    data: ImageSet | FileSet,
     spec: InputSpec,
     cfg: TrainConfig,
     *,
@@ -87,8 +88,18 @@ def fit(
     if sampler_world is not None:
         data = data.shard(*sampler_world)
     ds = data.tensor_dataset(spec)
+    workers = min(data.loader_workers, max(1, len(ds) // cfg.batch_size)) if len(ds) > cfg.batch_size else 0
     loader = DataLoader(
-        ds, batch_size=cfg.batch_size, shuffle=True, drop_last=len(ds) > cfg.batch_size, generator=gen
+        ds,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        drop_last=len(ds) > cfg.batch_size,
+        generator=gen,
+        num_workers=workers,
+        collate_fn=getattr(
+            ds, "collate", None
+        ),  # files: (x, y, undecodable files)  # files decode in workers; the transform is deterministic, so the order
+        persistent_workers=workers > 0,  # (from `gen`) alone decides the batches: same seed, same bytes
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
@@ -104,7 +115,11 @@ def fit(
         for epoch in range(cfg.epochs):
             model.train()
             seen, loss_sum, correct = 0, 0.0, 0
-            for x, y in loader:
+            for x, y, *bad in loader:
+                if bad and bad[0]:
+                    data.check_bad(bad[0])  # a FileSet: stop naming the file, or skip it
+                if len(y) == 0:
+                    continue
                 for group in opt.param_groups:
                     group["lr"] = cosine_lr(step, total, warmup, cfg.lr)
                 if cfg.augment:

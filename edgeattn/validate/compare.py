@@ -16,7 +16,8 @@ from typing import Any
 from edgeattn.byo import ArtifactSpec, artifact_manifest
 from edgeattn.device import Device, DeviceConfig, open_device
 from edgeattn.errors import InputError, UnavailableError
-from edgeattn.evaluation import predict_all, topk_hits
+from edgeattn.evaluation import topk_hits
+from edgeattn.evaluation.predict import stream_runner
 from edgeattn.manifest import ArtifactManifest
 from edgeattn.reporting import md_table
 from edgeattn.validate.core import (
@@ -186,7 +187,7 @@ def _compare_on(
                 continue
             opened.append((path, runner, None, check_compatible(runner, ref_runner, path, reference)))
         dataset = load_eval_set(data, split, ref_runner, reference, limit)
-        ref_logits = predict_all(ref_runner, dataset.images, f"reference {reference.name}")
+        ref_logits = stream_runner(ref_runner, dataset, f"reference {reference.name}").logits
         ref_info = runner_info(ref_runner, reference)
 
         labels = dataset.labels.numpy()

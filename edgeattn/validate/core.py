@@ -21,10 +21,11 @@ import numpy as np
 
 from edgeattn.byo import ArtifactSpec, artifact_manifest
 from edgeattn.data import load_split
+from edgeattn.data.config import DataConfig
 from edgeattn.device import DeviceConfig, open_device
 from edgeattn.errors import InputError
-from edgeattn.evaluation import predict_all
 from edgeattn.evaluation.artifact import check_data_fits
+from edgeattn.evaluation.predict import stream_runner
 from edgeattn.fileio import check_writable
 from edgeattn.manifest import ArtifactManifest
 from edgeattn.runtime import Runner, open_runner
@@ -33,6 +34,7 @@ from edgeattn.validate.metrics import DriftMetrics, drift_metrics
 
 if TYPE_CHECKING:
     from edgeattn.data.imageset import ImageSet
+    from edgeattn.data.stream import FileSet
     from edgeattn.validate.layerwise import LayerwiseReport
 
 
@@ -151,11 +153,16 @@ def open_reference(reference: Path, threads: int | None = None) -> Runner:
 
 
 def load_eval_set(
-    data: str, split: str, reference: Runner, reference_path: Path, limit: int | None
-) -> ImageSet:
+    data: str,
+    split: str,
+    reference: Runner,
+    reference_path: Path,
+    limit: int | None,
+    options: DataConfig | None = None,
+) -> ImageSet | FileSet:
     if limit is not None and limit < 1:
         raise InputError(f"--limit {limit} must be at least 1", "give a positive number of images")
-    dataset = load_split(data, split, reference.input_spec.size[0]).subset(limit)
+    dataset = load_split(data, split, reference.input_spec.size[0], options).subset(limit)
     check_data_fits(reference.num_classes, dataset.num_classes, reference_path, data)
     return dataset
 
@@ -180,6 +187,7 @@ def validate_artifact(
     device_label: str | None = None,
     spec: ArtifactSpec | None = None,
     explain: int = 0,
+    data_options: DataConfig | None = None,
 ) -> ValidationReport:
     """Compare `artifact` (any runnable kind, on `runtime` or its own) with `reference` (the FP32
     checkpoint) on `data`; `spec` is the input spec of an artifact without a manifest (`edgeattn.byo`).
@@ -188,7 +196,7 @@ def validate_artifact(
     its name in reports. Reports go to the given paths (written even when a gate fails); the caller
     decides what a failed gate means (the CLI exits 1). `explain` N adds heat-map panels of the N
     images where artifact and reference disagree most to the Markdown report (beside it, in
-    `<markdown stem>_explain/`).
+    `<markdown stem>_explain/`). `data_options` say how images are read (workers, class map).
     """
     from edgeattn.validate.reports import write_reports
 
@@ -219,6 +227,7 @@ def validate_artifact(
             threads,
             runtime,
             manifest,
+            data_options,
         )
     if explain and report.evidence is not None:
         from edgeattn.explain.drift import explain_drift
@@ -226,7 +235,7 @@ def validate_artifact(
         dataset, ref_logits, art_logits = report.evidence
         folder = Path(markdown).with_name(f"{Path(markdown).stem}_explain")
         report.explanation = explain_drift(
-            artifact, reference, dataset.images, ref_logits, art_logits, explain, folder, dataset.classes
+            artifact, reference, dataset, ref_logits, art_logits, explain, folder, dataset.classes
         )
     report.seconds = time.perf_counter() - start
     write_reports(report, json_out=json_out, markdown=markdown, junit=junit)
@@ -247,6 +256,7 @@ def _validate_on(
     threads: int | None,
     runtime: str | None,
     manifest: ArtifactManifest | None,
+    data_options: DataConfig | None = None,
 ) -> ValidationReport:
     ref_runner = open_reference(reference, threads)
     try:
@@ -255,8 +265,8 @@ def _validate_on(
             warnings = check_compatible(art_runner, ref_runner, artifact, reference)
             if layerwise:
                 _check_layerwise_input(artifact, art_runner)
-            dataset = load_eval_set(data, split, ref_runner, reference, limit)
-            ref_logits = predict_all(ref_runner, dataset.images, f"reference {reference.name}")
+            dataset = load_eval_set(data, split, ref_runner, reference, limit, data_options)
+            ref_logits = stream_runner(ref_runner, dataset, f"reference {reference.name}").logits
             report = measure(
                 art_runner, artifact, ref_logits, runner_info(ref_runner, reference), dataset, gates, warnings
             )
@@ -283,12 +293,13 @@ def measure(
     artifact: Path,
     ref_logits: np.ndarray,
     ref_info: dict[str, Any],
-    dataset: ImageSet,
+    dataset: ImageSet | FileSet,
     gates: Gates,
     warnings: list[str],
 ) -> ValidationReport:
-    """Run one opened artifact on the data set and compare it with the reference's logits."""
-    art_logits = predict_all(art_runner, dataset.images, f"artifact {artifact.name}")
+    """Run one opened artifact on the data set (streamed; the same images the reference saw) and
+    compare it with the reference's logits."""
+    art_logits = stream_runner(art_runner, dataset, f"artifact {artifact.name}").logits
     metrics = drift_metrics(ref_logits, art_logits, dataset.labels.numpy(), dataset.classes)
     report = ValidationReport(
         artifact=str(artifact),
@@ -338,7 +349,7 @@ def _layerwise(
     reference: Path,
     art_runner: Runner,
     ref_runner: Runner,
-    dataset: ImageSet,
+    dataset: ImageSet | FileSet,
     samples: int,
     verify: int,
 ) -> Any:
@@ -353,5 +364,5 @@ def _layerwise(
         with tempfile.TemporaryDirectory(prefix="edgeattn-layerwise-") as tmp:
             traced = _traced_reference(handle, Path(tmp) / "reference.onnx") if handle is not None else None
             weights = reference_weights(fp32_onnx=traced, state_dict=state)
-    inputs = art_runner.prepare(dataset.subset(samples, seed=1).images)
+    inputs = art_runner.prepare(dataset.subset(samples, seed=1).pixels(art_runner.input_spec))
     return layerwise_drift(artifact, inputs, weights=weights, verify_top=verify)

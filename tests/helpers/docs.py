@@ -6,6 +6,7 @@ included: `run: edgeattn ...` and `- edgeattn ...`), and every `Example:` line o
 
 How they are made small — the documented mechanism, one table each, so no command is copied by hand:
 - PLACEHOLDERS: a word in CAPITALS (CKPT, SPEC, ARTIFACT, ...) is syntax, replaced by a real path.
+- SMALL_IMAGENET_VAL: `imagenet/val` is four photos in ImageNet val's synset folders.
 - SMALL_DATA: `builtin:digits` -> `digits.npz`, a 1,300-image sample of it (780 train / 195 calib /
   325 val after the .npz split), so a documented `train`, `prune --finetune-epochs` or `quantize --qat`
   takes seconds, not minutes, on 2 cores.
@@ -64,6 +65,7 @@ SMALLER = {
 # data spec -> the small file prepare_workdir writes in its place
 SMALL_DATA = {"builtin:digits": "digits.npz"}
 SMALL_DATA_IMAGES = {"train": 900, "val": 400}  # taken from the built-in splits, rendered at 64 px
+SMALL_IMAGENET_VAL = "imagenet/val"  # 4 photos in ImageNet val's synset-folder layout
 SLOW = ("edgeattn run ", "torchrun ")
 SERVERS = {("edgeattn", "web", "serve"): ["--seconds", "1", "--port", "0"]}
 OUTPUT_OPTIONS = {"--out", "-o", "--json", "--junit", "--markdown", "--plot", "--report-dir"}
@@ -328,11 +330,25 @@ def _stand_in(source: Path, what: str) -> Path:
 
 
 def prepare_workdir(workdir: Path) -> None:
-    """A user's checkout, as far as commands read it: the recipes, the calibration sample and the
-    small data files of SMALL_DATA."""
+    """A user's checkout, as far as commands read it: the recipes, the calibration sample, the
+    small data files of SMALL_DATA and SMALL_IMAGENET_VAL."""
     for folder in ("recipes", "calibration"):
         shutil.copytree(REPO / folder, workdir / folder, dirs_exist_ok=True)
     shutil.copy(_small_digits(), workdir / SMALL_DATA["builtin:digits"])
+    _small_imagenet_val(workdir / SMALL_IMAGENET_VAL)
+
+
+def _small_imagenet_val(root: Path) -> None:
+    """ImageNet val's layout (val/<synset>/ILSVRC2012_val_*.JPEG) with 4 real photos (crops of
+    scikit-learn's samples), for the documented ImageNet commands."""
+    from PIL import Image
+
+    from helpers.photos import crops
+
+    for i, img in enumerate(crops(4)):
+        folder = root / ("n01440764", "n15075141")[i % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(folder / f"ILSVRC2012_val_{i + 1:08d}.JPEG", quality=90)
 
 
 def _small_digits() -> Path:

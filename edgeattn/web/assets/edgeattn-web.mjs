@@ -79,8 +79,15 @@ export async function runTensor(ort, session, type, data, dims) {
   return { output: { type: out.type, dims: out.dims, data: values }, ms };
 }
 
+// Python's round(): halves to even (timm's CenterCrop offsets use it).
+function roundHalfEven(v) {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 // Image (img, canvas or ImageBitmap) -> Float32Array NCHW of `spec` (size, mean, std, crop_pct), the
-// way edgeattn preprocesses: shorter side to size / crop_pct, center crop, /255, (x - mean) / std.
+// way edgeattn (timm's eval transform) preprocesses: shorter side to floor(size / crop_pct), the longer
+// side truncated, center crop, /255, (x - mean) / std.
 export function imageToTensor(image, spec, canvas) {
   const [th, tw] = spec.size;
   const w = image.naturalWidth || image.width;
@@ -88,13 +95,13 @@ export function imageToTensor(image, spec, canvas) {
   let nw = tw;
   let nh = th;
   if (w !== tw || h !== th) {
-    const scaleTo = Math.round(Math.max(th, tw) / (spec.crop_pct || 1));
+    const scaleTo = Math.floor(Math.max(th, tw) / (spec.crop_pct || 1));
     if (h <= w) {
       nh = scaleTo;
-      nw = Math.max(tw, Math.round((w * scaleTo) / h));
+      nw = Math.max(tw, Math.trunc((scaleTo * w) / h));
     } else {
       nw = scaleTo;
-      nh = Math.max(th, Math.round((h * scaleTo) / w));
+      nh = Math.max(th, Math.trunc((scaleTo * h) / w));
     }
   }
   const c = canvas || document.createElement("canvas");
@@ -103,7 +110,7 @@ export function imageToTensor(image, spec, canvas) {
   const ctx = c.getContext("2d", { willReadFrequently: true });
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = "high";
-  ctx.drawImage(image, -Math.floor((nw - tw) / 2), -Math.floor((nh - th) / 2), nw, nh);
+  ctx.drawImage(image, -roundHalfEven((nw - tw) / 2), -roundHalfEven((nh - th) / 2), nw, nh);
   const rgba = ctx.getImageData(0, 0, tw, th).data;
   const plane = th * tw;
   const out = new Float32Array(3 * plane);
