@@ -29,6 +29,7 @@ class InterleavedResult:
     orders: list[list[str]]  # the order the variants ran in, per round
     round_median_ms: dict[str, list[float]]  # per variant: its median latency in each round
     samples_ms: dict[str, list[float]] = field(default_factory=dict)  # every timed run, in order
+    first_run_ms: dict[str, float] = field(default_factory=dict)  # each variant's first (warm-up) run
 
     def median_ms(self, name: str) -> float:
         return float(np.median(self.samples_ms[name]))
@@ -39,7 +40,7 @@ class InterleavedResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "rounds": self.rounds, "iterations": self.iterations, "orders": self.orders,
-            "round_median_ms": self.round_median_ms,
+            "round_median_ms": self.round_median_ms, "first_run_ms": self.first_run_ms,
             "median_ms": {k: self.median_ms(k) for k in self.samples_ms},
             "p90_ms": {k: self.p90_ms(k) for k in self.samples_ms},
         }  # fmt: skip
@@ -61,11 +62,11 @@ def time_interleaved(
     if len(runs) < 1 or rounds < 2:
         raise ValueError("need at least one variant and two rounds")
     names = list(runs)
-    iterations = {}
+    iterations, first = {}, {}
     for name in names:  # warm up each, and size its turn from the warm-up's last run
         fn = runs[name]
-        last = 0.0
-        for _ in range(max(1, warmup)):
+        last = first[name] = timer(fn)
+        for _ in range(max(1, warmup) - 1):
             last = timer(fn)
         iterations[name] = int(min(max_iterations, max(1, round(turn_seconds * 1000 / max(last, 1e-3)))))
     rng = random.Random(seed)
@@ -84,7 +85,7 @@ def time_interleaved(
             per_round[name].append(float(np.median(got)))
         if progress is not None:
             progress(r + 1)
-    return InterleavedResult(rounds, iterations, orders, per_round, samples)
+    return InterleavedResult(rounds, iterations, orders, per_round, samples, first)
 
 
 def time_artifacts_interleaved(

@@ -186,16 +186,16 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
             )
             continue
         acc = evaluate_artifact(eval_art, DATA, "val", threads=settings.threads, with_hits=True)
-        hits[key] = acc.pop("hits")
+        hits[key] = acc.hits
         build_s[v.label] = round(time.perf_counter() - start, 1)
         deploy[key] = deploy_art
         labels[deploy_art] = v.label
-        top1[key] = acc["top1"]
-        extras[deploy_art] = {"top1": acc["top1"], "accuracy_note": accuracy_note(model)}
+        top1[key] = acc.top1
+        extras[deploy_art] = {"top1": acc.top1, "accuracy_note": accuracy_note(model)}
     log(f"[{model.key}] measuring {len(deploy)} artifacts at {model.deploy_size}px")
     baseline = deploy.get("ort-fp32")
     report = bench_artifacts(
-        list(deploy.values()), batches=list(settings.batches), threads=settings.threads, warmup=settings.warmup,
+        list(deploy.values()), batches=fresh_batches(settings, len(deploy)), threads=settings.threads, warmup=settings.warmup,
         iters=None, seconds=settings.seconds, min_iters=settings.min_iters, baseline=baseline, labels=labels,
         extras=extras, title=f"{model.key} ({model.deploy_size}²)", notes=[accuracy_note(model)],
     )  # fmt: skip
@@ -204,7 +204,7 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
     log(
         f"[{model.key}] timing {len(deploy)} artifacts in {settings.rounds} interleaved rounds at batch {min(settings.batches)}"
     )
-    interleaved = interleaved_ratios(deploy, settings)
+    interleaved = interleaved_ratios(deploy, settings, report)
     blocks = None
     if plan.built.get("pruned_deploy_ckpt"):
         log(f"[{model.key}] timing the attention blocks alone, before/after pruning")
@@ -224,9 +224,22 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
     }
 
 
-def interleaved_ratios(deploy: dict[str, Path], settings: StandingSettings) -> dict[str, Any] | None:
+def fresh_batches(settings: StandingSettings, variants: int) -> list[int]:
+    """Batch sizes of the fresh-process pass: the largest only when the smallest is timed in rounds."""
+    interleaved = variants >= 2 and settings.rounds >= 2
+    return (
+        [b for b in settings.batches if b != min(settings.batches)] or list(settings.batches)
+        if interleaved
+        else list(settings.batches)
+    )
+
+
+def interleaved_ratios(
+    deploy: dict[str, Path], settings: StandingSettings, report: BenchReport
+) -> dict[str, Any] | None:
     """Every variant timed in interleaved rounds at the smallest batch; ratios vs onnxruntime FP32 and
-    edgeattn INT8 vs each peer, each with its bootstrap interval."""
+    edgeattn INT8 vs each peer, each with its bootstrap interval. Adds the batch rows to `report`
+    (latency from the rounds, everything else from the artifact's fresh-process row)."""
     from edgeattn.bench.interleave import time_artifacts_interleaved
     from edgeattn.bench.stats import speed_ratio_interval
 
@@ -245,7 +258,32 @@ def interleaved_ratios(deploy: dict[str, Path], settings: StandingSettings) -> d
                 timing.round_median_ms[ref], timing.round_median_ms[art], seed=settings.seed
             )
             ratios[ratio_name(art, ref)] = {"variant": art, "reference": ref, **interval.to_dict()}
+    add_rows(report, deploy, timing, ratios, min(settings.batches))
     return {"batch": min(settings.batches), "timing": timing.to_dict(), "ratios": ratios}
+
+
+def add_rows(
+    report: BenchReport, deploy: dict[str, Path], timing: Any, ratios: dict[str, Any], batch: int
+) -> None:
+    """One row per variant at `batch` from its interleaved samples; `speedup` is the ratio's point estimate."""
+    from dataclasses import replace
+
+    from edgeattn.bench.harness import latency_stats
+
+    by_artifact = {r.artifact: r for r in report.rows}
+    new = []
+    for key, path in deploy.items():
+        base = next((r for a, r in by_artifact.items() if Path(a).resolve() == Path(path).resolve()), None)
+        if base is None:
+            continue
+        stats = {k: v for k, v in latency_stats(timing.samples_ms[key], batch).items() if k != "total_s"}
+        ratio = ratios.get(ratio_name(key, "ort-fp32"))
+        new.append(replace(
+            base, batch=batch, **stats, first_run_ms=timing.first_run_ms[key], timer="wall clock (perf_counter), interleaved rounds",
+            speedup=ratio["point"] if ratio else (1.0 if key == "ort-fp32" else None),
+            latency_ratio=1 / ratio["point"] if ratio else (1.0 if key == "ort-fp32" else None),
+        ))  # fmt: skip
+    report.rows = sorted(new + report.rows, key=lambda r: r.batch)
 
 
 def block_latency(plan: Any, settings: StandingSettings) -> dict[str, Any] | None:
