@@ -145,6 +145,7 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
 
     t0 = time.perf_counter()
     eval_ckpt = trained_checkpoint(model, out / "models")
+    phases = {"train_or_cached": time.perf_counter() - t0}
     work = out / "artifacts" / model.key
     deploy_ckpt = at_resolution(eval_ckpt, model.deploy_size, work / "deploy" / "fp32.pt")
     plan = ModelPlan(
@@ -192,6 +193,7 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
         labels[deploy_art] = v.label
         top1[key] = acc.top1
         extras[deploy_art] = {"top1": acc.top1, "accuracy_note": accuracy_note(model)}
+    phases["build_and_accuracy"] = time.perf_counter() - t0 - sum(phases.values())
     log(f"[{model.key}] measuring {len(deploy)} artifacts at {model.deploy_size}px")
     baseline = deploy.get("ort-fp32")
     report = bench_artifacts(
@@ -204,11 +206,14 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
     log(
         f"[{model.key}] timing {len(deploy)} artifacts in {settings.rounds} interleaved rounds at batch {min(settings.batches)}"
     )
+    phases["fresh_processes"] = time.perf_counter() - t0 - sum(phases.values())
     interleaved = interleaved_ratios(deploy, settings, report)
+    phases["interleaved_rounds"] = time.perf_counter() - t0 - sum(phases.values())
     blocks = None
     if plan.built.get("pruned_deploy_ckpt"):
         log(f"[{model.key}] timing the attention blocks alone, before/after pruning")
         blocks = block_latency(plan, settings)
+    phases["attention_blocks"] = time.perf_counter() - t0 - sum(phases.values())
     return {
         "model": asdict(model),
         "report": report.to_dict(),
@@ -221,6 +226,7 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
         "unavailable": unavailable,
         "build_seconds": build_s,
         "seconds": round(time.perf_counter() - t0, 1),
+        "phase_seconds": {k: round(v, 1) for k, v in phases.items()},
     }
 
 
