@@ -164,3 +164,48 @@ def test_interval_verdicts_follow_the_intervals():
         "recommended for this CPU: FP32 (INT8 is significantly less accurate)"
         in interval_verdicts("m", res, {})[0]
     )
+
+
+def test_standing_markdown_carries_interval_columns_block_table_and_verdicts():
+    from dataclasses import asdict
+
+    from edgeattn.bench.report import BenchReport, BenchRow
+    from edgeattn.bench.standing import StandingSettings, standing_markdown
+
+    labels = {"ort-fp32": "onnxruntime FP32", "ort-int8-edgeattn": "onnxruntime INT8 (edgeattn)",
+              "ort-int8-nncf": "onnxruntime INT8 (peer: NNCF ONNX PTQ)"}  # fmt: skip
+
+    def row(key: str, batch: int, ms: float) -> BenchRow:
+        return BenchRow(artifact=key, label=labels[key], runtime="onnxruntime 1.32.0 (CPUExecutionProvider)",
+                        runtime_kind="onnxruntime", precision="fp32" if key == "ort-fp32" else "int8", batch=batch,
+                        median_ms=ms, mean_ms=ms, p90_ms=ms * 1.1, p99_ms=ms, min_ms=ms, max_ms=ms, std_ms=0.0,
+                        throughput_ips=batch * 1000 / ms, iterations=5, first_run_ms=ms, load_ms=1.0, top1=50.0,
+                        peak_rss_mb=700.0, is_baseline=key == "ort-fp32", speedup=1.0)  # fmt: skip
+
+    report = BenchReport(
+        env={}, settings={}, rows=[row(k, b, 10.0 * b) for b in (1, 8) for k in labels], title="m (224²)"
+    )
+    res = _res({"ort-int8-edgeattn_vs_ort-fp32": (1.31, 1.22, 1.40), "ort-int8-nncf_vs_ort-fp32": (1.10, 0.97, 1.2),
+                "ort-int8-edgeattn_vs_ort-int8-nncf": (1.19, 1.1, 1.3)})  # fmt: skip
+    res["interleaved"]["timing"] = {"median_ms": {"ort-fp32": 12.3, "ort-int8-edgeattn": 9.4, "ort-int8-nncf": 11.1},
+                                    "p90_ms": {"ort-fp32": 13.0, "ort-int8-edgeattn": 9.9, "ort-int8-nncf": 12.0}}  # fmt: skip
+    res["attention_blocks"] = {
+        "all_heads": {"blocks": 2, "heads": 8, "median_ms": 3.0, "kinds": ["linear"]},
+        "pruned": {"blocks": 2, "heads": 4, "median_ms": 2.9},
+        "speedup": {"point": 1.03, "low": 0.98, "high": 1.08, "rounds": 20, "verdict": SAME},
+    }
+    res.update(model={"name": "m", "eval_size": 32, "epochs": 1, "batch_size": 16}, report=report.to_dict(), labels=labels,
+               unavailable=[], peer_details={labels["ort-int8-nncf"]: {"quantizer": "nncf.quantize(...)", "docs": "NNCF-DOCS"}})  # fmt: skip
+    md = standing_markdown([res], StandingSettings(), 60.0)
+    assert "| m (224²) | onnxruntime INT8 (edgeattn) | int8 | 9.4 | 9.9 | 1.31× (1.22–1.40) |" in md
+    assert "| m (224²) | onnxruntime FP32 | fp32 | 12.3 | 13.0 | 1.00× (base) |" in md
+    assert (
+        "| m (224²) | 2 (linear) | 8 → 4 | 3.00 | 2.90 | 1.03× (0.98–1.08) | no measurable difference |" in md
+    )
+    assert (
+        "Peer, onnxruntime INT8 (peer: NNCF ONNX PTQ): nncf.quantize(...). As documented in: NNCF-DOCS." in md
+    )
+    assert "- m: edgeattn INT8 vs onnxruntime FP32 at batch 1: 1.31× (95 % interval 1.22–1.40" in md
+    assert "recommended for this CPU: INT8." in md
+    assert "measurably faster than every peer at no worse accuracy: yes" in md
+    assert asdict(StandingSettings())["rounds"] >= 2
