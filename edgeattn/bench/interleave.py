@@ -6,7 +6,7 @@ timed iterations, in an order shuffled per round (seeded, and recorded), so each
 per round between measurements made seconds apart; stats.py turns the rounds into an interval. `k`
 per variant is fixed after the warm-up so that one variant's turn lasts about `turn_seconds`. Between
 turns the process sleeps briefly (`settle_s`, untimed) so the previous runtime's spinning worker
-threads park before the next one starts.
+threads (onnxruntime's pool, torch's OpenMP) park before the next one starts.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def time_interleaved(
     turn_seconds: float = 0.3,
     warmup: int = 3,
     max_iterations: int = 50,
-    settle_s: float = 0.02,
+    settle_s: float = 0.05,
     seed: int = 0,
     timer: Callable[[Callable[[], Any]], float] = wallclock_timer,
     progress: Callable[[int], None] | None = None,
