@@ -25,8 +25,9 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PYTHON) -m pytest -n 2 --dist loadfile -q -m "not gpu and not macos"
 
+# BENCH_ARGS="--models attn_vgg16" runs a subset (see `python -m edgeattn.bench.standing --help`).
 bench: $(STAMP)
-	EDGEATTN_PROGRESS=1 $(PYTHON) -m edgeattn.bench.standing --out exported/bench
+	EDGEATTN_PROGRESS=1 $(PYTHON) -m edgeattn.bench.standing --out exported/bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(PYTHON) -m ruff check edgeattn tests

@@ -90,25 +90,38 @@ def test_standing_benchmark_runs_on_a_tiny_model(tmp_path):
         "attn_vgg11", deploy_size=64, eval_size=32, options={"width": 0.25, "batch_norm": True}, epochs=1
     )
     settings = StandingSettings(batches=(1, 2), threads=1, warmup=1, seconds=0.1, min_iters=3, calib_eval=32, calib_deploy=8,
-                                prune_finetune_epochs=0)  # fmt: skip
+                                prune_finetune_epochs=0, rounds=3, turn_seconds=0.01, block_rounds=3,
+                                block_turn_seconds=0.01)  # fmt: skip
     summary = run_standing(tmp_path, (tiny,), settings, log=lambda msg: None)
     for name in ("attn_vgg11.json", "standing.json", "bench.png", "README-table.md"):
         assert (tmp_path / name).exists(), name
-    report = BenchReport.from_dict(json.loads((tmp_path / "attn_vgg11.json").read_text())["report"])
+    result = json.loads((tmp_path / "attn_vgg11.json").read_text())
+    report = BenchReport.from_dict(result["report"])
     labels = {r.label for r in report.rows}
     assert {
         "torch eager FP32",
         "onnxruntime FP32",
         "onnxruntime INT8 (peer: quantize_static defaults)",
+        "onnxruntime INT8 (peer: quantize_static, documented CPU settings)",
+        "onnxruntime INT8 (peer: NNCF ONNX PTQ)",
     } <= labels
     assert report.baseline == "onnxruntime FP32"
     assert all(r.top1 is not None and "32px" in r.accuracy_note for r in report.rows)
+    assert {r.batch for r in report.rows} == {1, 2}  # batch 1 from the rounds, batch 2 from fresh processes
+    assert all("interleaved" in r.timer for r in report.rows if r.batch == 1)
+    timing = result["interleaved"]["timing"]
+    assert len(timing["orders"]) == 3 and all(len(v) == 3 for v in timing["round_median_ms"].values())
+    ratios = result["interleaved"]["ratios"]
+    assert "ort-int8-edgeattn_vs_ort-int8-nncf" in ratios and "torch-fp32_vs_ort-fp32" in ratios
+    assert all(r["low"] <= r["point"] <= r["high"] for r in ratios.values())
+    blocks = result["attention_blocks"]
+    assert blocks["all_heads"]["blocks"] >= 1 and blocks["pruned"]["heads"] < blocks["all_heads"]["heads"]
     md = (tmp_path / "README-table.md").read_text()
-    assert (
-        "onnxruntime FP32" in md
-        and "1.00× (base)" in md
-        and summary["models"][0]["model"]["name"] == "attn_vgg11"
-    )
+    assert "onnxruntime FP32" in md and "1.00× (base)" in md and "b1 vs ORT FP32 (95 % interval)" in md
+    assert "Attention blocks alone" in md and "interleaved rounds" in md
+    assert "Peer, onnxruntime INT8 (peer: quantize_static, documented CPU settings): quant_pre_process" in md
+    assert "model_type=None" in md  # attn_vgg11 is no transformer
+    assert summary["models"][0]["model"]["name"] == "attn_vgg11"
     assert list(
         (tmp_path / "models").glob("attn_vgg11-32px-e1-*.pt")
     )  # the trained weights are cached for the next run

@@ -5,7 +5,7 @@
   so that the harness works on its own.
 - `peer_quantize_static`: the plain peer tool, onnxruntime's `quantize_static` with its defaults (QDQ,
   int8 activations and weights, per-tensor, MinMax) on the same FP32 ONNX and the same calibration
-  images as edgeattn's INT8: the comparison the benchmark exists to make.
+  images as edgeattn's INT8 (the best-configured peers are in peers.py).
 """
 
 from __future__ import annotations
@@ -88,6 +88,11 @@ class _Calibration:
         pass
 
 
+def calibration_reader(input_name: str, batches: list[np.ndarray]) -> Any:
+    """An onnxruntime CalibrationDataReader that feeds `batches` to input `input_name` once."""
+    return _Calibration(input_name, batches)
+
+
 def calibration_batches(images: Any, fp32_onnx: Path, batch: int = 8) -> list[np.ndarray]:
     """uint8 images -> the FP32 artifact's inputs, preprocessed exactly as its runner does."""
     from edgeattn.runtime import open_runner
@@ -105,7 +110,7 @@ def peer_quantize_static(fp32_onnx: Path, out: Path, calib_images: Any, *, note:
 
     fp32_onnx, out = Path(fp32_onnx), Path(out)
     src = read_manifest(fp32_onnx)
-    reader = _Calibration(src.input_name, calibration_batches(calib_images, fp32_onnx))
+    reader = calibration_reader(src.input_name, calibration_batches(calib_images, fp32_onnx))
     with atomic_output(out) as tmp:
         quantize_static(str(fp32_onnx), str(tmp), reader)
     manifest = ArtifactManifest(

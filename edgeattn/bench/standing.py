@@ -1,15 +1,19 @@
 """The project's standing benchmark (`make bench`): `python -m edgeattn.bench.standing --out exported/bench`.
 
 For mobilevit_xxs (256²), efficientformer_l1 (224²) and attn_vgg16 (224², linear attention) it
-compares, in one run, on 2 threads, at batch 1 and 8: torch eager FP32, onnxruntime FP32, onnxruntime
-INT8 from edgeattn, onnxruntime INT8 from the plain peer tool (`quantize_static` with its defaults on
-the same FP32 ONNX and the same calibration images) and the model with 50 % of its attention heads
-pruned. Ratios are against onnxruntime FP32 of the same model.
+compares, in one run, on 2 threads: torch eager FP32, onnxruntime FP32, onnxruntime INT8 from
+edgeattn, three peer INT8 tools on the same FP32 ONNX and the same calibration images (onnxruntime
+`quantize_static` as its docs advise for this CPU, NNCF's own ONNX PTQ, `quantize_static` with its
+defaults; see peers.py) and the model with 50 % of its attention heads pruned. Batch 1 is timed in
+interleaved rounds in one process (interleave.py), so every ratio has a 95 % interval (stats.py);
+batch 8 and peak RSS come from a short pass with each artifact in a fresh process. The attention
+blocks alone are timed before and after pruning (blocks.py).
 
 Accuracy needs trained weights and none can be downloaded here, so each model is trained briefly on
 builtin:digits at a small resolution (cached under OUT/models/ and reused). Top-1 is measured at that
 resolution; latency at the deployment resolution with the same weights (see variants.py). Writes
-OUT/<model>.json, OUT/standing.json, OUT/bench.png and OUT/README-table.md (quoted by the README).
+OUT/<model>.json, OUT/standing.json, OUT/bench.png and OUT/README-table.md (quoted by the README;
+rendered by standing_report.py). `--models attn_vgg16` runs a subset.
 """
 
 from __future__ import annotations
@@ -24,15 +28,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeattn.bench.report import BenchReport, env_line
+from edgeattn.bench.report import BenchReport
+from edgeattn.bench.standing_report import (  # noqa: F401  (verdict, PAIRS, SIGNIFICANCE: this module's API too)
+    PAIRS,
+    PEERS,
+    SIGNIFICANCE,
+    paired_comparisons,
+    ratio_name,
+    standing_markdown,
+    verdict,
+)
 from edgeattn.errors import EdgeAttnError, InputError
-from edgeattn.reporting import fmt_count, md_table
 
 DATA = "builtin:digits"
-SIGNIFICANCE = 0.05  # a paired top-1 difference counts only when McNemar's exact test rejects at this level
-# Paired comparisons written to OUT/<model>.json and used by the verdicts: (name, artifact, reference)
-PAIRS = (("edgeattn_int8_vs_peer_int8", "ort-int8-edgeattn", "ort-int8-peer"),
-         ("edgeattn_int8_vs_fp32", "ort-int8-edgeattn", "ort-fp32"))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,10 +53,13 @@ class StandingModel:
     batch_size: int = 64
     lr: float = 2e-3
     prune_finetune_epochs: int | None = None  # None: the settings' value
+    transformer: bool = False  # NNCF's peer gets model_type=TRANSFORMER, as its docs advise for transformers
     variants: tuple[str, ...] = (
         "torch-fp32",
         "ort-fp32",
         "ort-int8-edgeattn",
+        "ort-int8-peer-docs",
+        "ort-int8-nncf",
         "ort-int8-peer",
         "ort-fp32-pruned",
     )
@@ -61,8 +72,8 @@ class StandingModel:
 # attn_vgg16 trains with batch norm (VGG16 without it does not learn in a few epochs from scratch);
 # onnxruntime folds BN into the convolutions, so the deployed graph is the plain VGG16 + attention.
 STANDING_MODELS = (
-    StandingModel("mobilevit_xxs", 256, 64, epochs=4),
-    StandingModel("efficientformer_l1", 224, 64, epochs=4),
+    StandingModel("mobilevit_xxs", 256, 64, epochs=4, transformer=True),
+    StandingModel("efficientformer_l1", 224, 64, epochs=4, transformer=True),
     # No recovery fine-tune for VGG16 (an epoch of it costs ~3 min here): its pruned row is about speed.
     # Batch 16 at lr 1e-3: 2 epochs at batch 64 are ~100 steps, too few for VGG16 from scratch (14 %
     # top-1, chance is 10 %); batch 16 reaches ~80 % in the same time. (mobilevit_xxs and
@@ -85,8 +96,12 @@ class StandingSettings:
     batches: tuple[int, ...] = (1, 8)
     threads: int = 2
     warmup: int = 3
-    seconds: float = 3.0  # time budget per artifact and batch size
+    seconds: float = 1.5  # fresh-process pass (batch 8, peak RSS): time budget per artifact and batch size
     min_iters: int = 5
+    rounds: int = 20  # interleaved rounds at the smallest batch size (the ratios' intervals come from these)
+    turn_seconds: float = 0.25  # how long each variant runs per round
+    block_rounds: int = 20  # the same for the attention blocks alone, before/after pruning
+    block_turn_seconds: float = 0.1
     calib_eval: int = 300
     calib_deploy: int = 32
     prune_finetune_epochs: int = 1
@@ -130,12 +145,14 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
 
     t0 = time.perf_counter()
     eval_ckpt = trained_checkpoint(model, out / "models")
+    phases = {"train_or_cached": time.perf_counter() - t0}
     work = out / "artifacts" / model.key
     deploy_ckpt = at_resolution(eval_ckpt, model.deploy_size, work / "deploy" / "fp32.pt")
     plan = ModelPlan(
         name=model.name, data=DATA, eval_size=model.eval_size, deploy_size=model.deploy_size, eval_ckpt=eval_ckpt,
         deploy_ckpt=deploy_ckpt, work=work, calib_eval=settings.calib_eval, calib_deploy=settings.calib_deploy,
         max_batch=max(settings.batches), prune_finetune_epochs=settings.prune_finetune_epochs if model.prune_finetune_epochs is None else model.prune_finetune_epochs, seed=settings.seed,
+        transformer=model.transformer,
     )  # fmt: skip
     deploy: dict[str, Path] = {}
     labels: dict[Path, str] = {}
@@ -143,6 +160,7 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
     unavailable: list[dict[str, str]] = []
     build_s: dict[str, float] = {}
     hits: dict[str, Any] = {}
+    top1: dict[str, float] = {}
     for key in model.variants:
         v = VARIANTS.get(key)
         start = time.perf_counter()
@@ -169,184 +187,144 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
             )
             continue
         acc = evaluate_artifact(eval_art, DATA, "val", threads=settings.threads, with_hits=True)
-        hits[key] = acc.pop("hits")
+        hits[key] = acc.hits
         build_s[v.label] = round(time.perf_counter() - start, 1)
         deploy[key] = deploy_art
         labels[deploy_art] = v.label
-        extras[deploy_art] = {"top1": acc["top1"], "accuracy_note": accuracy_note(model)}
+        top1[key] = acc.top1
+        extras[deploy_art] = {"top1": acc.top1, "accuracy_note": accuracy_note(model)}
+    phases["build_and_accuracy"] = time.perf_counter() - t0 - sum(phases.values())
     log(f"[{model.key}] measuring {len(deploy)} artifacts at {model.deploy_size}px")
     baseline = deploy.get("ort-fp32")
     report = bench_artifacts(
-        list(deploy.values()), batches=list(settings.batches), threads=settings.threads, warmup=settings.warmup,
+        list(deploy.values()), batches=fresh_batches(settings, len(deploy)), threads=settings.threads, warmup=settings.warmup,
         iters=None, seconds=settings.seconds, min_iters=settings.min_iters, baseline=baseline, labels=labels,
         extras=extras, title=f"{model.key} ({model.deploy_size}²)", notes=[accuracy_note(model)],
     )  # fmt: skip
     for u in unavailable:
         report.notes.append(f"{u['variant']}: {u['reason']}")
+    log(
+        f"[{model.key}] timing {len(deploy)} artifacts in {settings.rounds} interleaved rounds at batch {min(settings.batches)}"
+    )
+    phases["fresh_processes"] = time.perf_counter() - t0 - sum(phases.values())
+    interleaved = interleaved_ratios(deploy, settings, report)
+    phases["interleaved_rounds"] = time.perf_counter() - t0 - sum(phases.values())
+    blocks = None
+    if plan.built.get("pruned_deploy_ckpt"):
+        log(f"[{model.key}] timing the attention blocks alone, before/after pruning")
+        blocks = block_latency(plan, settings)
+    phases["attention_blocks"] = time.perf_counter() - t0 - sum(phases.values())
     return {
         "model": asdict(model),
         "report": report.to_dict(),
+        "labels": {k: VARIANTS.get(k).label for k in deploy},
+        "top1": top1,
         "paired": paired_comparisons(hits),
+        "interleaved": interleaved,
+        "attention_blocks": blocks,
+        "peer_details": peer_details(deploy),
         "unavailable": unavailable,
         "build_seconds": build_s,
         "seconds": round(time.perf_counter() - t0, 1),
+        "phase_seconds": {k: round(v, 1) for k, v in phases.items()},
     }
 
 
-def paired_comparisons(hits: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Top-1 of two variants compared image by image (same val images): discordant counts, the
-    paired-bootstrap interval of the drop and McNemar's exact p — a few images decide small gaps, so
-    a gap only counts when the test says it is not chance."""
-    from edgeattn.validate.metrics import paired_drop_interval
-
-    out = {}
-    for name, art, ref in PAIRS:
-        if art in hits and ref in hits:
-            interval = paired_drop_interval(hits[ref], hits[art])
-            out[name] = {"artifact": art, "reference": ref, "n": int(len(hits[art])), **interval.to_dict()}
-    return out
-
-
-def _significantly_worse(pair: dict[str, Any] | None) -> bool | None:
-    """True/False when the paired test decides; None without paired data."""
-    if not pair:
-        return None
-    worse = pair["ref_only_correct"] > pair["art_only_correct"]
-    return bool(worse and pair["mcnemar_p"] < SIGNIFICANCE)
-
-
-def _paired_text(pair: dict[str, Any] | None, art: str, ref: str) -> str:
-    if not pair:
-        return ""
+def fresh_batches(settings: StandingSettings, variants: int) -> list[int]:
+    """Batch sizes of the fresh-process pass: the largest only when the smallest is timed in rounds."""
+    interleaved = variants >= 2 and settings.rounds >= 2
     return (
-        f" (paired on {pair['n']} images: {pair['art_only_correct']} right only with {art}, {pair['ref_only_correct']} only with {ref}; "
-        f"McNemar p = {pair['mcnemar_p']:.2f}, 95 % interval of the drop {pair['low']:+.1f} … {pair['high']:+.1f} pp)"
+        [b for b in settings.batches if b != min(settings.batches)] or list(settings.batches)
+        if interleaved
+        else list(settings.batches)
     )
 
 
-# ------------------------------------------------------------------------------------------- rendering
-def _row(report: BenchReport, label: str, batch: int):  # noqa: ANN202
-    return next((r for r in report.rows if r.label == label and r.batch == batch), None)
+def interleaved_ratios(
+    deploy: dict[str, Path], settings: StandingSettings, report: BenchReport
+) -> dict[str, Any] | None:
+    """Every variant timed in interleaved rounds at the smallest batch; ratios vs onnxruntime FP32 and
+    edgeattn INT8 vs each peer, each with its bootstrap interval. Adds the batch rows to `report`
+    (latency from the rounds, everything else from the artifact's fresh-process row)."""
+    from edgeattn.bench.interleave import time_artifacts_interleaved
+    from edgeattn.bench.stats import speed_ratio_interval
+
+    if len(deploy) < 2:
+        return None
+    timing = time_artifacts_interleaved(
+        deploy, threads=settings.threads, batch=min(settings.batches), seed=settings.seed, rounds=settings.rounds,
+        turn_seconds=settings.turn_seconds, warmup=settings.warmup,
+    )  # fmt: skip
+    pairs = [(k, "ort-fp32") for k in deploy if k != "ort-fp32"]
+    pairs += [("ort-int8-edgeattn", p) for p in PEERS]
+    ratios = {}
+    for art, ref in pairs:
+        if art in deploy and ref in deploy:
+            interval = speed_ratio_interval(
+                timing.round_median_ms[ref], timing.round_median_ms[art], seed=settings.seed
+            )
+            ratios[ratio_name(art, ref)] = {"variant": art, "reference": ref, **interval.to_dict()}
+    add_rows(report, deploy, timing, ratios, min(settings.batches))
+    return {"batch": min(settings.batches), "timing": timing.to_dict(), "ratios": ratios}
 
 
-def _pct(value: float | None) -> str:
-    return "?" if value is None else f"{value:.1f}"
+def add_rows(
+    report: BenchReport, deploy: dict[str, Path], timing: Any, ratios: dict[str, Any], batch: int
+) -> None:
+    """One row per variant at `batch` from its interleaved samples; `speedup` is the ratio's point estimate."""
+    from dataclasses import replace
+
+    from edgeattn.bench.harness import latency_stats
+
+    by_artifact = {r.artifact: r for r in report.rows}
+    new = []
+    for key, path in deploy.items():
+        base = next((r for a, r in by_artifact.items() if Path(a).resolve() == Path(path).resolve()), None)
+        if base is None:
+            continue
+        stats = {k: v for k, v in latency_stats(timing.samples_ms[key], batch).items() if k != "total_s"}
+        ratio = ratios.get(ratio_name(key, "ort-fp32"))
+        new.append(replace(
+            base, batch=batch, **stats, first_run_ms=timing.first_run_ms[key], timer="wall clock (perf_counter), interleaved rounds",
+            speedup=ratio["point"] if ratio else (1.0 if key == "ort-fp32" else None),
+            latency_ratio=1 / ratio["point"] if ratio else (1.0 if key == "ort-fp32" else None),
+        ))  # fmt: skip
+    report.rows = sorted(new + report.rows, key=lambda r: r.batch)
 
 
-def verdict(
-    model_key: str, report: BenchReport, batch: int = 1, paired: dict[str, dict[str, Any]] | None = None
-) -> list[str]:
-    """The INT8 question answered per model from the measured rows: faster than FP32? than the peer tool?
+def block_latency(plan: Any, settings: StandingSettings) -> dict[str, Any] | None:
+    """The attention blocks alone, all heads vs pruned, on one val image at the deployment resolution."""
+    import torch
 
-    "As accurate" is decided image by image when `paired` (from `paired_comparisons`) is given: not
-    significantly worse by McNemar's exact test; without it, by the top-1 numbers alone.
-    """
-    paired = paired or {}
+    from edgeattn.bench.blocks import attention_block_latency
+    from edgeattn.data import load_split
+
+    image = load_split(plan.data, "val", plan.deploy_size).subset(1, seed=plan.seed).images
+    before = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    try:
+        return attention_block_latency(
+            plan.deploy_ckpt, plan.built["pruned_deploy_ckpt"], image, rounds=settings.block_rounds,
+            turn_seconds=settings.block_turn_seconds, seed=settings.seed,
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+
+
+def peer_details(deploy: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """How each best-configured peer was set up (its manifest's details), by row label."""
     from edgeattn.bench.variants import VARIANTS
+    from edgeattn.manifest import read_manifest
 
-    fp32 = _row(report, VARIANTS.get("ort-fp32").label, batch)
-    ours = _row(report, VARIANTS.get("ort-int8-edgeattn").label, batch)
-    peer = _row(report, VARIANTS.get("ort-int8-peer").label, batch)
-    lines = []
-    if fp32 and ours:
-        drop = (fp32.top1 or 0) - (ours.top1 or 0)
-        faster = ours.median_ms < fp32.median_ms * 0.95
-        rec = "INT8" if faster and drop <= 1.0 else "FP32"
-        lines.append(
-            f"{model_key}: edgeattn INT8 runs at {fp32.median_ms / ours.median_ms:.2f}× the speed of FP32 on onnxruntime CPU at batch {batch} "
-            f"({ours.median_ms:.1f} vs {fp32.median_ms:.1f} ms), top-1 {_pct(ours.top1)} vs {_pct(fp32.top1)} % → recommended for this CPU: {rec}."
-        )
-    if ours and peer:
-        pair = paired.get("edgeattn_int8_vs_peer_int8")
-        worse = _significantly_worse(pair)
-        if worse is None:
-            worse = (ours.top1 or 0) < (peer.top1 or 0)
-        fast = ours.median_ms <= peer.median_ms
-        accuracy = (
-            "as accurate"
-            if (ours.top1 or 0) >= (peer.top1 or 0)
-            else "as accurate (the gap is within chance)"
-            if not worse
-            else "significantly less accurate"
-        )
-        lines.append(
-            f"{model_key}: edgeattn INT8 vs peer INT8 at batch {batch}: {peer.median_ms / ours.median_ms:.2f}× the peer's speed "
-            f"({ours.median_ms:.1f} vs {peer.median_ms:.1f} ms), top-1 {_pct(ours.top1)} vs {_pct(peer.top1)} %"
-            f"{_paired_text(pair, 'edgeattn', 'the peer')} — "
-            f"{'at least as fast' if fast else 'SLOWER'} and {accuracy}"
-            f"{'' if fast and not worse else ' — NOT at least as fast and as accurate'}."
-        )
-    return lines
-
-
-def _finetune_epochs(result: dict[str, Any], settings: StandingSettings) -> int:
-    own = result["model"].get("prune_finetune_epochs")
-    return settings.prune_finetune_epochs if own is None else own
-
-
-def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings, total_s: float) -> str:
-    reports = [BenchReport.from_dict(r["report"]) for r in results]
-    b_lo, b_hi = min(settings.batches), max(settings.batches)
-    cols = ["model", "artifact", "precision", f"b{b_lo} median ms", f"b{b_lo} p90 ms", f"b{b_lo} vs ORT FP32",
-            f"b{b_hi} median ms", f"b{b_hi} img/s", f"b{b_hi} vs ORT FP32", "MACs", "top-1 %", "peak RSS MB"]  # fmt: skip
-    rows = []
-    for res, rep in zip(results, reports, strict=True):
-        for label in dict.fromkeys(r.label for r in rep.rows):
-            lo, hi = _row(rep, label, b_lo), _row(rep, label, b_hi)
-            any_row = lo or hi
-
-            def speed(r) -> str:  # noqa: ANN001
-                return (
-                    "–"
-                    if r is None
-                    else ("1.00× (base)" if r.is_baseline else f"{r.speedup:.2f}×" if r.speedup else "–")
-                )
-
-            rows.append([
-                rep.title, label, any_row.precision,
-                f"{lo.median_ms:.1f}" if lo else "–", f"{lo.p90_ms:.1f}" if lo else "–", speed(lo),
-                f"{hi.median_ms:.1f}" if hi else "–", f"{hi.throughput_ips:.1f}" if hi else "–", speed(hi),
-                fmt_count(any_row.macs) if any_row.macs else "–", f"{any_row.top1:.1f}" if any_row.top1 is not None else "–",
-                f"{any_row.peak_rss_mb:.0f}" if any_row.peak_rss_mb else "–",
-            ])  # fmt: skip
-        for u in res["unavailable"]:
-            rows.append([rep.title, u["variant"], "–", *["–"] * 8, "skipped: " + u["reason"][:80]])
-    env = reports[0].env if reports else {}
-    lines = [
-        "<!-- written by `make bench` (python -m edgeattn.bench.standing); do not edit by hand -->",
-        f"Standing benchmark, {env.get('time', '')}: {settings.threads} threads, median of ≥{settings.min_iters} runs in a "
-        f"{settings.seconds:g} s budget per cell after {settings.warmup} warm-up runs; each artifact in a fresh process. "
-        f"Speed ratios are against onnxruntime FP32 of the same model, same run (above 1 = faster).",
-        "",
-        md_table(cols, rows),
-        "",
-        f"- Machine: {env_line(env)}." if env else "",
-        "- Accuracy: no pretrained weights can be downloaded here, so each model was trained briefly on builtin:digits at a "
-        "small resolution ("
-        + ", ".join(
-            f"{r['model']['name']} {r['model']['eval_size']} px, {r['model']['epochs']} epochs at batch {r['model']['batch_size']}"
-            for r in results
-        )
-        + "; attn_vgg16 with batch norm) and top-1 is measured "
-        "there on the val split; latency is measured at the deployment resolution with the same weights (EfficientFormer's "
-        "attention-bias tables resized bicubically); edgeattn's INT8 and pruned models are made once and moved to the deployment "
-        f"resolution with their scales. Both INT8 tools calibrate on the same {settings.calib_eval} calib-split images; the peer "
-        f"tool's latency copy (its graph is fixed per resolution) is calibrated on {settings.calib_deploy} images at the deployment resolution.",
-        "- Peer tool: `onnxruntime.quantization.quantize_static(fp32.onnx, out, reader)` with every option at its default "
-        "(QDQ, QInt8 activations and weights, per-tensor, MinMax), on the same FP32 ONNX edgeattn exports.",
-        "- Pruned rows: 50 % of all attention heads removed structurally by taylor importance, then "
-        + ", ".join(f"{r['model']['name']} {_finetune_epochs(r, settings)} epoch(s)" for r in results)
-        + " of distilled recovery fine-tune.",
-        "- Accuracy in the verdicts is compared image by image on the same val images (one image = 0.11 pp): a lower top-1 "
-        f"counts as less accurate only when McNemar's exact test on the images one variant gets right and the other wrong "
-        f"rejects chance at p < {SIGNIFICANCE}.",
-    ]
-    for res, rep in zip(results, reports, strict=True):
-        lines += [f"- {line}" for line in verdict(rep.title.split(" ")[0], rep, b_lo, res.get("paired"))]
-    for rep in reports:
-        lines += [f"- {n}" for n in rep.notes if "numbers are pessimistic" in n][:1]
-    lines.append(f"- Whole run: {total_s / 60:.1f} min.")
-    return "\n".join(line for line in lines if line is not None) + "\n"
+    out = {}
+    for key in PEERS:
+        if key in deploy and key != "ort-int8-peer":
+            d = read_manifest(deploy[key]).details
+            out[VARIANTS.get(key).label] = {
+                "quantizer": str(d.get("quantizer", "")),
+                "docs": str(d.get("docs", "")),
+            }
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -393,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=float, default=StandingSettings.seconds, help="time budget per artifact and batch"
     )
     parser.add_argument("--threads", type=int, default=StandingSettings.threads)
+    parser.add_argument(
+        "--rounds", type=int, default=StandingSettings.rounds, help="interleaved rounds at batch 1 (≥ 2)"
+    )
     args = parser.parse_args(argv)
     known = {m.key: m for m in STANDING_MODELS}
     try:
@@ -405,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = run_standing(
             args.out,
             tuple(known[w] for w in wanted),
-            StandingSettings(seconds=args.seconds, threads=args.threads),
+            StandingSettings(seconds=args.seconds, threads=args.threads, rounds=max(2, args.rounds)),
         )
     except EdgeAttnError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)

@@ -4,8 +4,8 @@ Accuracy and latency come from two copies of each variant with the same weights:
 the small resolution the model was trained at (top-1 on builtin:digits val) and the "deploy" copy at
 the deployment resolution (latency). edgeattn's stages run once, at the eval resolution, and
 `at_resolution` moves the result (FP32, pruned or INT8 with its quantizer scales) to the deployment
-resolution. The peer tool quantizes an ONNX graph whose shapes are fixed per resolution, so it
-calibrates each copy itself: the eval copy on the same images as edgeattn, the deploy copy on a few
+resolution. The peer tools quantize an ONNX graph whose shapes are fixed per resolution, so they
+calibrate each copy themselves: the eval copy on the same images as edgeattn, the deploy copy on a few
 images at the deployment resolution (scales do not change the graph, so not its speed). A stage that is
 not installed yet raises `VariantUnavailable` with the reason, which the table shows as skipped."""
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeattn.bench.artifacts import export_onnx, peer_quantize_static
+from edgeattn.bench.peers import nncf_quantize_onnx, ort_quantize_static_documented
 from edgeattn.checkpoint import fit_attention_bias_tables, load_checkpoint
 from edgeattn.registry import Registry
 
@@ -42,6 +43,7 @@ class ModelPlan:
     max_batch: int = 8
     prune_finetune_epochs: int = 1
     seed: int = 0
+    transformer: bool = False  # NNCF's peer quantizes it with model_type=TRANSFORMER
     built: dict[str, Any] = field(default_factory=dict)  # artifacts shared between builders
 
     def path(self, copy: str, name: str) -> Path:
@@ -167,18 +169,35 @@ def _export_int8(qckpt: Path, out: Path, max_batch: int) -> Path:
     return out
 
 
-@variant("ort-int8-peer", "onnxruntime INT8 (peer: quantize_static defaults)")
-def _ort_int8_peer(plan: ModelPlan) -> tuple[Path, Path]:
+def _peer(plan: ModelPlan, name: str, quantize: Callable[..., Path]) -> tuple[Path, Path]:
+    """A peer tool's INT8 copies: each quantizes that copy's FP32 ONNX on that copy's calibration images."""
     fp32 = plan.built.get("fp32_onnx") or _ort_fp32(plan)
     out = []
     for (copy, ckpt, calib), onnx in zip(plan.copies(), fp32, strict=True):
         images = calibration_images(plan, load_checkpoint(ckpt).input_spec, calib)
-        out.append(
-            peer_quantize_static(
-                onnx, plan.path(copy, "int8-peer.onnx"), images, note=f"{len(images)} calib images"
-            )
-        )
+        out.append(quantize(onnx, plan.path(copy, name), images, note=f"{len(images)} calib images"))
     return out[0], out[1]
+
+
+@variant("ort-int8-peer", "onnxruntime INT8 (peer: quantize_static defaults)")
+def _ort_int8_peer(plan: ModelPlan) -> tuple[Path, Path]:
+    return _peer(plan, "int8-peer.onnx", peer_quantize_static)
+
+
+@variant("ort-int8-peer-docs", "onnxruntime INT8 (peer: quantize_static, documented CPU settings)")
+def _ort_int8_peer_docs(plan: ModelPlan) -> tuple[Path, Path]:
+    """quantize_static as onnxruntime's docs advise for this machine's CPU kind (peers.py)."""
+    return _peer(plan, "int8-peer-docs.onnx", ort_quantize_static_documented)
+
+
+@variant("ort-int8-nncf", "onnxruntime INT8 (peer: NNCF ONNX PTQ)")
+def _ort_int8_nncf(plan: ModelPlan) -> tuple[Path, Path]:
+    """NNCF's own ONNX post-training quantization (model_type=TRANSFORMER for transformers)."""
+
+    def quantize(onnx: Path, out: Path, images: Any, note: str) -> Path:
+        return nncf_quantize_onnx(onnx, out, images, transformer=plan.transformer, note=note)
+
+    return _peer(plan, "int8-nncf.onnx", quantize)
 
 
 @variant("ort-fp32-pruned", "onnxruntime FP32, 50% heads pruned")
@@ -195,6 +214,7 @@ def _ort_fp32_pruned(plan: ModelPlan) -> tuple[Path, Path]:
         seed=plan.seed,
     )
     pruned_deploy = at_resolution(pruned_eval, plan.deploy_size, plan.path("deploy", "pruned.pt"))
+    plan.built["pruned_deploy_ckpt"] = pruned_deploy
     return (
         export_onnx(pruned_eval, plan.path("eval", "pruned.onnx"), max_batch=plan.max_batch),
         export_onnx(pruned_deploy, plan.path("deploy", "pruned.onnx"), max_batch=plan.max_batch),
