@@ -97,13 +97,13 @@ class StandingSettings:
     threads: int = 2
     warmup: int = 3
     seconds: float = 1.5  # fresh-process pass (batch 8, peak RSS): time budget per artifact and batch size
-    min_iters: int = 5
-    rounds: int = 20  # interleaved rounds at the smallest batch size (the ratios' intervals come from these)
+    min_iters: int = 3
+    rounds: int = 15  # interleaved rounds at the smallest batch size (the ratios' intervals come from these)
     turn_seconds: float = 0.25  # how long each variant runs per round
-    block_rounds: int = 20  # the same for the attention blocks alone, before/after pruning
+    block_rounds: int = 10  # the same for the attention blocks alone, before/after pruning
     block_turn_seconds: float = 0.1
     calib_eval: int = 300
-    calib_deploy: int = 32
+    calib_deploy: int = 16
     prune_finetune_epochs: int = 1
     seed: int = 0
 
