@@ -51,6 +51,7 @@ class CpuVariant:
 
     weights_7bit: bool
     formats: str  # what it uses there and why, for the report: "8-bit weights and uint8 activations (...)"
+    preset: str = "performance"  # the NNCF preset `--preset auto` means on this CPU
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class PlacementPolicy:
     preset_note: str = ""  # why a preset is missing from `presets`
     # CPU runtimes: the variant per kind of CPU int8 arithmetic (see `for_cpu`); empty: one policy.
     cpu_variants: Mapping[str, CpuVariant] = field(default_factory=dict, compare=False, hash=False)
+    default_preset: str = "performance"  # what `--preset auto` resolves to (the CPU variant's choice)
     variant: str = ""  # the CPU variant this policy was resolved to ("vnni", "avx2", ...)
     reason: str = ""  # why this policy: the CPU evidence and the formats it implies
 
@@ -89,12 +91,17 @@ class PlacementPolicy:
             self,
             variant=kind,
             weights_7bit=v.weights_7bit,
+            default_preset=v.preset,
             reason=f"{evidence}, so {v.formats}",
         )
 
+    def resolve_preset(self, preset: str) -> str:
+        """The NNCF preset to use: `auto` is this policy's (CPU variant's) default."""
+        return self.default_preset if preset == "auto" else preset
+
     def check_preset(self, preset: str) -> None:
         """Refuse a preset whose Q/DQ this runtime cannot load, before any work."""
-        if preset not in self.presets:
+        if self.resolve_preset(preset) not in self.presets:
             raise InputError(
                 f"--preset {preset} cannot be used with --runtime {self.name}: {self.preset_note}",
                 f"use --preset {' or '.join(self.presets)}",
@@ -124,9 +131,10 @@ _SATURATING = "7-bit weights (NNCF OverflowFix): AVX2's u8*s8 kernels add pairs 
 ONNXRUNTIME_CPU_VARIANTS: dict[str, CpuVariant] = {
     "vnni": CpuVariant(
         False,
-        "8-bit weights and uint8 activations (onnxruntime's fast x86 format: VNNI's int8 dot products "
-        "add into int32 without saturating; --preset mixed makes the activations asymmetric uint8, "
-        "measured fastest for transformer models on AVX-512 VNNI)",
+        "8-bit int8 symmetric per-channel weights and asymmetric uint8 activations (--preset auto = mixed): "
+        "onnxruntime's fast x86 format (U8S8); VNNI's int8 dot products add into int32 without "
+        "saturating, and asymmetric uint8 activations were measured fastest on AVX-512 VNNI",
+        preset="mixed",
     ),
     "arm-dotprod": CpuVariant(
         False,
