@@ -59,6 +59,10 @@ class QuantizeConfig(StageConfig):
     placement_budget: float = Field(
         180.0, ge=5, le=7200, description="Seconds the measured placement may spend timing (batch 1)."
     )
+    placement_timer: str = Field(
+        "local",
+        description="Where --placement measured times the model: local (onnxruntime CPU here).",
+    )
     epochs: int = Field(2, ge=1, le=1000, description="QAT epochs.")
     lr: float = Field(1e-4, gt=0, le=1, description="QAT learning rate (cosine schedule).")
     batch_size: int = Field(64, ge=1, le=4096, description="QAT batch size (per process under torchrun).")

@@ -56,6 +56,10 @@ def quantize_checkpoint(
     ckpt, out = Path(ckpt), Path(out)
     policy = choose_policy(cfg.runtime, cfg.cpu_int8)
     policy.check_preset(cfg.preset)
+    if cfg.placement == "measured":
+        from edgeattn.quantize.timing import PLACEMENT_TIMERS
+
+        PLACEMENT_TIMERS.get(cfg.placement_timer)  # unknown timer: one line, before any work
     if cfg.placement == "measured" and policy.name != "onnxruntime":
         raise InputError(
             f"--placement measured times the model on onnxruntime, not {policy.name}",
@@ -163,7 +167,7 @@ def _run(
         from edgeattn.quantize.ptq import model_graph
         from edgeattn.quantize.timing import PLACEMENT_TIMERS
 
-        timer = PLACEMENT_TIMERS.get("local")()
+        timer = PLACEMENT_TIMERS.get(cfg.placement_timer)()
         found = measure_groups(
             qmodel,
             model_graph(fp32, calib[:1]),  # the graph the plan's op names come from

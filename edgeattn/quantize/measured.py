@@ -59,7 +59,7 @@ AGNOSTIC_OPS = frozenset(
         "repeat",
     }
 )
-MAX_GROUPS = 14  # more (kind, stage) groups than this: group by kind only, to bound the timing
+MAX_GROUPS = 14  # more (kind, stage) groups than this (or than the budget allows): group by kind only
 ORDER = ("depthwise conv", "conv", "1x1 conv", "attention", "mlp", "linear", "head")
 _ROLES = (
     ("head", re.compile(r"^(head|classifier|fc)$")),
@@ -114,11 +114,12 @@ class LayerGroup:
 
 
 def group_layers(model: nn.Module, plan: Plan, max_groups: int = MAX_GROUPS) -> list[LayerGroup]:
-    """The INT8 layers of `plan` grouped by (kind, stage), or by kind alone when that makes too many;
+    """The INT8 layers of `plan` grouped by (kind, stage), or by kind alone when that makes more than
+    `max_groups` (at most MAX_GROUPS);
     ordered so the kinds most often slower in INT8 (depthwise, thin convs) are timed first."""
     modules = dict(model.named_modules())
     keyed = [(layer_kind(p.name, modules[p.name]), stage_of(p.name), p) for p in plan.int8_layers]
-    by_stage = len({(k, s) for k, s, _ in keyed}) <= max_groups
+    by_stage = len({(k, s) for k, s, _ in keyed}) <= min(max_groups, MAX_GROUPS)
     groups: dict[tuple[str, str], LayerGroup] = {}
     for kind, stage, p in keyed:
         key = (kind, stage if by_stage else "")
@@ -208,12 +209,15 @@ def measure_groups(
     """Decide each group of `plan`'s INT8 layers by timing (greedy, in context; see the module
     docstring). Groups not reached within `seconds` take `fallback`'s rule-of-thumb decision."""
     modules = dict(qmodel.named_modules())
-    groups = group_layers(qmodel, plan)
-    end = time.perf_counter() + seconds
+    start = time.perf_counter()
+    end = start + seconds
     floats: set[str] = set()
     keep: dict[str, str] = {}
     decisions: list[GroupDecision] = []
     current = variant_onnx(qmodel, graph, plan, floats, input_shape)
+    # Per (kind, stage) where the budget allows an export and a few timing rounds for each; else per kind.
+    per_group = 2 * (time.perf_counter() - start) + 1.0
+    groups = group_layers(qmodel, plan, max_groups=max(1, int(seconds // per_group)))
     with make_progress() as progress:
         task = progress.add_task("measured placement", total=len(groups), status="")
         for i, g in enumerate(groups):
@@ -266,6 +270,14 @@ def measure_groups(
                 )
             )
             progress.update(task, advance=1)
+    if decisions and all(d.kept == "float" for d in decisions):
+        # No group was faster in INT8: keep the least slow one INT8 so an INT8 model still exists (the
+        # verdict then recommends FP32 for this CPU).
+        best = max(range(len(decisions)), key=lambda i: decisions[i].speedup or 0.0)
+        decisions[best].kept = "int8"
+        decisions[best].note = "slower in INT8 too, kept so an INT8 model exists (FP32 is recommended)"
+        for name in decisions[best].layers:
+            keep.pop(name, None)
     return GroupOutcome(keep, decisions)
 
 
