@@ -156,7 +156,9 @@ def test_kinds_stages_and_groups(trained):
     assert layer_kind("stages.1.0.conv2_kxk.conv", nn.Conv2d(8, 8, 3, groups=8)) == "depthwise conv"
     assert layer_kind("head.fc", nn.Linear(8, 10)) == "head linear"
     assert layer_kind("stem.conv", nn.Conv2d(3, 8, 3)) == "conv"
-    assert stage_of("stages.2.1.transformer.0.attn.qkv") == "stages.2" and stage_of("features.3") == "features"
+    assert (
+        stage_of("stages.2.1.transformer.0.attn.qkv") == "stages.2" and stage_of("features.3") == "features"
+    )
     import torch
 
     policy = PLACEMENTS.get("onnxruntime")
@@ -263,7 +265,10 @@ def test_cli_measured_placement_with_the_onnxruntime_timer(trained, data, run_cl
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
-        (("--placement", "measured", "--runtime", "tensorrt"), "--placement measured times the model on onnxruntime"),
+        (
+            ("--placement", "measured", "--runtime", "tensorrt"),
+            "--placement measured times the model on onnxruntime",
+        ),
         (("--placement", "measured", "--placement-timer", "nowhere"), "unknown placement timer 'nowhere'"),
         (("--placement", "guess"), "guess"),
     ],
@@ -273,3 +278,17 @@ def test_bad_placement_input_is_one_line(trained, data, run_cli, tmp_path, args,
     code, _, stderr = run_cli("quantize", trained(KEY), "--data", data, "--out", out, *args)
     assert code == 2 and problem in stderr and "Traceback" not in stderr
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_measured_placement_on_a_transformer_with_smoothquant(trained, data, tmp_path):
+    """mobilevit: SmoothQuant puts its own ops inside the linears' input hooks; their quantizers go with
+    the linear they feed, so the graph still matches the decisions."""
+    tiny = trained("mobilevit_xxs")
+    report = quantize_checkpoint(
+        tiny, data, tmp_path / "q.pt", calib_size=16, placement="measured", placement_timer="kernel-cost",
+        placement_budget=600,
+    )  # fmt: skip
+    kept = {g.group: g.kept for g in report.measured.groups}
+    assert all(v == ("float" if "conv" in k else "int8") for k, v in kept.items()), kept
+    check_onnx_matches_decisions(report, tmp_path / "q.pt", tmp_path)

@@ -160,6 +160,9 @@ def float_quantizers(model: nn.Module, graph: Any, plan: Plan, float_layers: set
 def _compute_readers(graph: Any, op: str, compute_ops: set[str]) -> set[str]:
     """Compute ops that read `op`'s output directly or through quantization-agnostic ops."""
     found: set[str] = set()
+    if op not in {n.node_name for n in graph.get_all_nodes()}:
+        # a hook's own op (SmoothQuant's `mul` inside a compute op's input hook): its name embeds the op
+        return {c for c in compute_ops if c.replace("/", "-") in op}
     todo = [graph.get_node_by_name(op)]
     seen: set[str] = set()
     while todo:

@@ -12,8 +12,11 @@ efficientformer_l1 and attn_vgg16 ~25-30 % faster than FP32 and mobilevit_xxs at
 The CPU decides the formats (`ONNXRUNTIME_CPU_VARIANTS`, one row per `edgeattn.device.cpu` kind;
 `choose_policy` picks the row from this machine's flags, a device's recorded facts, or `--cpu-int8`):
 - vnni (x86 AVX-512 VNNI / AVX-VNNI / AMX) and arm-dotprod (ARM dotprod / i8mm): full 8-bit weights;
-  the dot-product instructions add into int32 and do not saturate. Activations go to onnxruntime's
-  fast x86 format, uint8 (onnxruntime turns signed int8 activation Q/DQ into uint8 on x86 at load).
+  the dot-product instructions add into int32 and do not saturate. On vnni `--preset auto` means
+  mixed: asymmetric uint8 activations with symmetric per-channel int8 weights, onnxruntime's fast x86
+  format (U8S8, what its quantization docs advise for x86; it converts signed int8 activation Q/DQ to
+  uint8 at load anyway, so symmetric int8 activations only waste half the uint8 range on GELU and
+  attention outputs that are not ReLU-bounded).
 - avx2 (x86 without VNNI) and none: 7-bit weights (NNCF OverflowFix), because AVX2's u8*s8 kernel
   adds pairs of products in int16 and saturates with full-range weights.
 The MAC threshold and conv output quantizers are the same everywhere. Measured on AMD EPYC (2 cores,
