@@ -302,8 +302,22 @@ def _verdict(
 
     left = cfg.placement_budget - (time.perf_counter() - started)
     seconds = max(cfg.placement_budget * (1 - GROUP_SHARE), left)
+    from edgeattn.progress import make_progress
+
     int8 = quantized_onnx(exportable_copy(qmodel), shape)
-    return final_verdict(fp32_onnx(fp32, shape), int8, timer, seconds, groups, cfg.placement_budget, started)
+    reference = fp32_onnx(fp32, shape)
+    with make_progress() as progress:
+        task = progress.add_task("INT8 vs FP32", total=None, status="interleaved rounds")
+        return final_verdict(
+            reference,
+            int8,
+            timer,
+            seconds,
+            groups,
+            cfg.placement_budget,
+            started,
+            on_round=lambda n: progress.update(task, completed=n),
+        )
 
 
 def _quantized_handle(
