@@ -154,7 +154,9 @@ def test_kinds_stages_and_groups(trained):
     assert layer_kind("stages.2.1.transformer.0.attn.qkv", nn.Linear(4, 12)) == "attention linear"
     assert layer_kind("stages.3.blocks.1.mlp.fc1", nn.Conv2d(8, 32, 1)) == "mlp 1x1 conv"
     assert layer_kind("stages.1.0.conv2_kxk.conv", nn.Conv2d(8, 8, 3, groups=8)) == "depthwise conv"
-    assert layer_kind("head.fc", nn.Linear(8, 10)) == "head linear"
+    assert (
+        layer_kind("head.fc", nn.Linear(8, 10)) == layer_kind("head_dist", nn.Linear(8, 10)) == "head linear"
+    )
     assert layer_kind("stem.conv", nn.Conv2d(3, 8, 3)) == "conv"
     assert (
         stage_of("stages.2.1.transformer.0.attn.qkv") == "stages.2" and stage_of("features.3") == "features"

@@ -62,7 +62,7 @@ AGNOSTIC_OPS = frozenset(
 MAX_GROUPS = 14  # more (kind, stage) groups than this (or than the budget allows): group by kind only
 ORDER = ("depthwise conv", "conv", "1x1 conv", "attention", "mlp", "linear", "head")
 _ROLES = (
-    ("head", re.compile(r"^(head|classifier|fc)$")),
+    ("head", re.compile(r"^(head|classifier)\w*$|^fc$")),
     ("attention", re.compile(r"attn|attention|token_mixer|qkv")),
     ("mlp", re.compile(r"^(mlp|ffn|fc\d)$")),
 )
