@@ -170,6 +170,32 @@ def test_vnni_policy_uses_full_int8_weights_and_avx2_stays_7bit(quantized_per_ki
         )
     assert ranges["avx2"].max() <= 64  # 7-bit weights: every pair of u8*s8 products fits in int16
     assert ranges["vnni"].max() == 127 and np.mean(ranges["vnni"] > 64) > 0.9  # the full int8 range
+    # --preset auto: VNNI gets asymmetric uint8 activations (onnxruntime's U8S8), AVX2 symmetric ones
+    assert quantized_per_kind["vnni"][1]["preset"] == "mixed"
+    assert quantized_per_kind["avx2"][1]["preset"] == "performance"
+    zero_points = {kind: activation_zero_points(tmp_path / f"{kind}.onnx") for kind in ranges}
+    assert any(z.dtype == np.uint8 and np.any((z != 0) & (z != 128)) for z in zero_points["vnni"])
+    symmetric = [np.all(z == 0) or (z.dtype == np.uint8 and np.all(z == 128)) for z in zero_points["avx2"]]
+    assert symmetric and all(symmetric)
+
+
+def activation_zero_points(path) -> list[np.ndarray]:
+    """Zero points of the activation QuantizeLinear nodes (weights are folded into initializers)."""
+    model = onnx.load(str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    return [
+        inits[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[2] in inits
+    ]
+
+
+def test_preset_auto_is_the_runtime_fast_format_for_the_cpu():
+    vnni = choose_policy("onnxruntime", "auto", agent.cpu_facts(EPYC_GENOA))
+    assert vnni.resolve_preset("auto") == "mixed" and "uint8 activations" in vnni.reason
+    assert vnni.resolve_preset("performance") == "performance"  # an explicit preset wins
+    for kind in ("avx2", "none", "arm-dotprod"):
+        assert choose_policy("onnxruntime", kind).resolve_preset("auto") == "performance"
+    assert choose_policy("tensorrt", "auto").resolve_preset("auto") == "performance"  # symmetric only
+    assert QuantizeConfig().preset == "auto"
 
 
 def test_quantize_output_names_the_detected_policy(quantized_per_kind, run_cli, trained, tmp_path):

@@ -187,6 +187,13 @@ BAD = {
         ),
         ["quantize.ptq.preset", "--preset mixed cannot be used with --runtime tensorrt"],
     ),
+    "measured_placement_for_tensorrt": (
+        _with(
+            quantize={"ptq": {"placement": "measured"}},
+            export={"targets": [{"target": "tensorrt", "precisions": ["int8"]}]},
+        ),
+        ["quantize.ptq.placement", "measured placement times the model on onnxruntime, not tensorrt"],
+    ),
 }
 
 

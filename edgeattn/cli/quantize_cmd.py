@@ -70,6 +70,7 @@ def quantize(
 
 def render(report: QuantizeReport) -> None:
     out.print(f"placement {report.policy}: {report.policy_reason}", soft_wrap=True, markup=False)
+    out.print(f"preset {report.preset}; {report.placement}", soft_wrap=True, markup=False)
     print_table(
         f"{report.model} INT8 for {report.runtime} -> {report.out}",
         ["stage", "top-1 %", "drop (pp)"],
@@ -91,3 +92,13 @@ def render(report: QuantizeReport) -> None:
     )
     if report.max_drop is not None and report.max_drop.kept_float:
         out.print(f"--max-drop kept in float: {', '.join(report.max_drop.kept_float)}")
+    m = report.measured
+    if m is not None:
+        print_table(
+            f"measured placement ({m.timer}; {m.seconds:.0f} s of {m.budget_s:.0f} s budget)",
+            ["group", "layers", "ms int8", "ms float", "int8 speedup (95 %)", "kept", "note"],
+            m.group_rows(),
+        )
+        out.print(
+            f"FP32 {m.fp32_ms:.2f} ms, INT8 {m.int8_ms:.2f} ms: {m.verdict}", soft_wrap=True, markup=False
+        )

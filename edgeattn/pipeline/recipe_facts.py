@@ -104,7 +104,8 @@ def fact_problems(loaded: LoadedRecipe) -> list[Problem]:
             )
         seen.setdefault(t.target, i)
 
-    # quantize: every preset must give Q/DQ that each needed placement loads (TensorRT: symmetric only)
+    # quantize: every preset must give Q/DQ that each needed placement loads (TensorRT: symmetric only),
+    # and a measured placement is timed on onnxruntime only
     if r.quantize is not None:
         _check_presets(r, add)
     # devices: every name is defined (or a URL), ssh configs exist
@@ -156,6 +157,12 @@ def _check_presets(r: Recipe, add) -> None:
                 PLACEMENTS.get(placement).check_preset(opts.preset)
             except InputError as exc:
                 add(("quantize", method, "preset"), exc.one_line())
+            if opts.placement == "measured" and placement != "onnxruntime":
+                add(
+                    ("quantize", method, "placement"),
+                    f"measured placement times the model on onnxruntime, not {placement} — use placement: "
+                    "policy, or export int8 only to onnx targets",
+                )
 
 
 def _check_registered(registry: Registry, name: str, loc: Loc, add) -> None:

@@ -9,6 +9,10 @@ from pydantic import Field
 from edgeattn.config import StageConfig
 
 Preset = Literal["performance", "mixed"]
+# auto: the runtime's fast activation format on the CPU it runs on (placement.py's CPU variants).
+PresetChoice = Literal["auto", "performance", "mixed"]
+# policy: the runtime's placement rules; measured: time layer groups INT8 vs float on the runtime.
+PlacementChoice = Literal["policy", "measured"]
 # Kinds of CPU int8 arithmetic (edgeattn.device.cpu.CPU_INT8_KINDS), or auto: detect this machine's.
 CpuInt8Choice = Literal["auto", "vnni", "arm-dotprod", "avx2", "none"]
 
@@ -24,8 +28,10 @@ class QuantizeConfig(StageConfig):
         None,
         description="Folder of unlabeled images to calibrate on, instead of the data set's calibration split.",
     )
-    preset: Preset = Field(
-        "performance", description="performance (symmetric activations) or mixed (asymmetric)."
+    preset: PresetChoice = Field(
+        "auto",
+        description="auto (the runtime's fast format for the CPU: mixed on VNNI), performance (symmetric "
+        "activations) or mixed (asymmetric uint8 activations).",
     )
     smooth_quant: bool | None = Field(
         None, description="SmoothQuant for linear layers (default: on for transformer families)."
@@ -48,6 +54,18 @@ class QuantizeConfig(StageConfig):
         "auto",
         description="CPU int8 arithmetic the onnxruntime placement is for: auto (this machine's, detected), "
         "vnni (x86 VNNI/AMX), arm-dotprod (ARM dotprod/i8mm), avx2 (x86 without VNNI: 7-bit weights) or none.",
+    )
+    placement: PlacementChoice = Field(
+        "policy",
+        description="policy (the runtime's placement rules) or measured (time each group of layers INT8 vs "
+        "float in the whole model on onnxruntime here; keep INT8 only where it is faster).",
+    )
+    placement_budget: float = Field(
+        180.0, ge=5, le=7200, description="Seconds the measured placement may spend timing (batch 1)."
+    )
+    placement_timer: str = Field(
+        "local",
+        description="Where --placement measured times the model: local (onnxruntime CPU here).",
     )
     epochs: int = Field(2, ge=1, le=1000, description="QAT epochs.")
     lr: float = Field(1e-4, gt=0, le=1, description="QAT learning rate (cosine schedule).")

@@ -8,8 +8,9 @@ Nothing is written until the model is final (per-epoch QAT checkpoints aside, ea
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -27,6 +28,12 @@ from edgeattn.quantize.ptq import TRANSFORMER_FAMILIES, PTQOptions, plan_for, qu
 from edgeattn.quantize.qat import run_qat
 from edgeattn.quantize.result import BudgetInfo, QATInfo, QuantizeReport, StageTop1
 from edgeattn.quantize.summary import layer_rows, model_sizes
+
+if TYPE_CHECKING:
+    from edgeattn.quantize.result import GroupDecision, MeasuredPlacement
+    from edgeattn.quantize.timing import PlacementTimer
+
+GROUP_SHARE = 0.8  # of --placement-budget for timing the groups; the rest times INT8 against FP32
 
 
 def quantize_checkpoint(
@@ -50,6 +57,15 @@ def quantize_checkpoint(
     ckpt, out = Path(ckpt), Path(out)
     policy = choose_policy(cfg.runtime, cfg.cpu_int8)
     policy.check_preset(cfg.preset)
+    if cfg.placement == "measured":
+        from edgeattn.quantize.timing import PLACEMENT_TIMERS
+
+        PLACEMENT_TIMERS.get(cfg.placement_timer)  # unknown timer: one line, before any work
+    if cfg.placement == "measured" and policy.name != "onnxruntime":
+        raise InputError(
+            f"--placement measured times the model on onnxruntime, not {policy.name}",
+            "drop --placement measured, or quantize for --runtime onnxruntime",
+        )
     check_writable(out)
     ctx = init_distributed() if cfg.qat else None
     try:
@@ -127,8 +143,17 @@ def _run(
     fp32 = handle.module.eval()
     fp32_top1 = top1(fp32)
     spec = model_spec(handle.config.name)
+    preset = policy.resolve_preset(cfg.preset)
+    rules = policy
+    if cfg.placement == "measured":  # every conv and linear layer is a candidate; timing decides
+        policy = replace(
+            policy,
+            min_macs_per_output=0,
+            description="measured: every conv and linear layer a candidate, INT8 kept only where it was "
+            f"faster in the whole model on onnxruntime here ({policy.name}/{policy.variant} formats)",
+        )
     opts = PTQOptions(
-        preset=cfg.preset,
+        preset=preset,
         smooth_quant=cfg.smooth_quant,
         bias_correction=cfg.bias_correction,
         transformer=spec.transformer or spec.family in TRANSFORMER_FAMILIES,
@@ -136,11 +161,35 @@ def _run(
         signed_activations=policy.signed_per_tensor_activations,
     )
 
+    measured_float: dict[str, str] = {}
+
     def requantize(keep_float: dict[str, str]) -> tuple[Plan, torch.nn.Module]:
-        plan = plan_for(fp32, calib[:1], policy, ignored, keep_float)
+        plan = plan_for(fp32, calib[:1], policy, ignored, {**measured_float, **keep_float})
         return plan, quantize_module(fp32, calib, plan, opts)
 
     plan, qmodel = requantize({})
+    measured_start = time.perf_counter()
+    groups = None
+    timer = None
+    if cfg.placement == "measured":
+        from edgeattn.quantize.measured import measure_groups
+        from edgeattn.quantize.ptq import model_graph
+        from edgeattn.quantize.timing import PLACEMENT_TIMERS
+
+        timer = PLACEMENT_TIMERS.get(cfg.placement_timer)()
+        found = measure_groups(
+            qmodel,
+            model_graph(fp32, calib[:1]),  # the graph the plan's op names come from
+            plan,
+            tuple(handle.input_spec.shape(1)),
+            timer,
+            cfg.placement_budget * GROUP_SHARE,
+            rules,
+        )
+        groups = found.groups
+        measured_float.update(found.keep_float)
+        if measured_float:
+            plan, qmodel = requantize({})
     ptq_top1 = top1(qmodel)
     budget = None
     if cfg.max_drop is not None:
@@ -150,12 +199,17 @@ def _run(
             fp32, qmodel, plan, calib[:256], top1, fp32_top1, cfg.max_drop, requantize, first_top1=ptq_top1
         )
         plan, qmodel, ptq_top1 = budget.plan, budget.module, budget.top1
+    measured = None
+    if groups is not None and timer is not None:
+        measured = _verdict(
+            fp32, qmodel, tuple(handle.input_spec.shape(1)), timer, groups, cfg, measured_start
+        )
 
     qat_log: list[dict] = []
     qat_top1 = None
     if cfg.qat:
         train_set = _split(data, "train", handle, options)
-        base = _quantized_handle(handle, qmodel, plan, policy, cfg.preset)
+        base = _quantized_handle(handle, qmodel, plan, policy, preset)
 
         def on_epoch(epoch: int) -> dict:
             result = {"val_top1": top1(qmodel)}
@@ -186,7 +240,7 @@ def _run(
         placement=policy.description,
         policy=policy.label,
         policy_reason=policy.reason,
-        preset=cfg.preset,
+        preset=preset,
         data=data,
         calibration_images=len(calib),
         eval_images=len(val_set),
@@ -195,6 +249,7 @@ def _run(
         int8_layers=len(plan.int8_layers),
         float_layers=len(plan.layers) - len(plan.int8_layers),
         size=model_sizes(fp32, plan),
+        measured=measured,
         max_drop=None
         if budget is None
         else BudgetInfo(
@@ -209,7 +264,7 @@ def _run(
         else None,
         seconds=round(time.perf_counter() - start, 1),
     )
-    final = _quantized_handle(handle, qmodel, plan, policy, cfg.preset)
+    final = _quantized_handle(handle, qmodel, plan, policy, preset)
     final.metrics = {
         "val": {"top1": qat_top1 if cfg.qat else ptq_top1},
         "fp32_top1": fp32_top1,
@@ -224,7 +279,9 @@ def _run(
         placement=policy.label,
         placement_reason=policy.reason,
         weights_7bit=policy.weights_7bit,
-        preset=cfg.preset,
+        preset=preset,
+        placement_mode=cfg.placement,
+        recommended=None if measured is None else measured.recommended,
         calib_size=len(calib),
         qat=cfg.qat,
         epochs=cfg.epochs if cfg.qat else 0,
@@ -237,6 +294,39 @@ def _run(
         save_checkpoint(final, out)
     barrier(ctx)
     return report
+
+
+def _verdict(
+    fp32: torch.nn.Module,
+    qmodel: torch.nn.Module,
+    shape: tuple[int, ...],
+    timer: PlacementTimer,
+    groups: list[GroupDecision],
+    cfg: QuantizeConfig,
+    started: float,
+) -> MeasuredPlacement:
+    """Time the final INT8 model against FP32 with what is left of the budget (at least its share)."""
+    from edgeattn.quantize.measured import final_verdict, fp32_onnx
+    from edgeattn.quantize.onnx_export import exportable_copy, quantized_onnx
+
+    left = cfg.placement_budget - (time.perf_counter() - started)
+    seconds = max(cfg.placement_budget * (1 - GROUP_SHARE), left)
+    from edgeattn.progress import make_progress
+
+    int8 = quantized_onnx(exportable_copy(qmodel), shape)
+    reference = fp32_onnx(fp32, shape)
+    with make_progress() as progress:
+        task = progress.add_task("INT8 vs FP32", total=None, status="interleaved rounds")
+        return final_verdict(
+            reference,
+            int8,
+            timer,
+            seconds,
+            groups,
+            cfg.placement_budget,
+            started,
+            on_round=lambda n: progress.update(task, completed=n),
+        )
 
 
 def _quantized_handle(

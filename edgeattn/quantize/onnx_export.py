@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -22,6 +23,9 @@ from edgeattn.fileio import atomic_output
 from edgeattn.onnx.graph import QDQ_MIN_OPSET, nonstandard_ops
 from edgeattn.onnx.qdq_passes import RUNTIME_PASSES, apply_passes
 from edgeattn.onnx.torch_export import torch_to_onnx
+
+if TYPE_CHECKING:
+    import onnx
 
 
 def export_quantized_onnx(
@@ -48,13 +52,35 @@ def export_quantized_onnx(
     if batch < 1:
         raise InputError(f"batch {batch} is not a batch size", "use a batch of 1 or more")
     RUNTIME_PASSES.get(runtime)  # unknown runtime: clear error before any work
-    module = exportable_copy(handle.module)
+    model = quantized_onnx(
+        exportable_copy(handle.module),
+        handle.input_spec.shape(batch),
+        opset=opset,
+        dynamic_batch=dynamic_batch,
+        runtime=runtime,
+    )
+    with atomic_output(Path(path)) as tmp:
+        onnx.save(model, str(tmp))
+
+
+def quantized_onnx(
+    module: torch.nn.Module,
+    input_shape: tuple[int, ...],
+    *,
+    opset: int = 17,
+    dynamic_batch: bool = False,
+    runtime: str = "onnxruntime",
+) -> onnx.ModelProto:
+    """The checked INT8 ONNX (in memory) of an `exportable_copy` of an NNCF model: what
+    `export_quantized_onnx` writes, and what the measured placement times."""
+    import onnx
+
     with tempfile.TemporaryDirectory(prefix="edgeattn-int8-") as tmpdir:
         raw = Path(tmpdir) / "raw.onnx"
         torch_to_onnx(
             module,
             raw,
-            input_shape=handle.input_spec.shape(batch),
+            input_shape=input_shape,
             opset=opset,
             dynamic_batch=(1, None) if dynamic_batch else None,
         )
@@ -64,8 +90,7 @@ def export_quantized_onnx(
     if bad:  # would be a bug in edgeattn, not a user error
         raise RuntimeError(f"INT8 ONNX export produced non-standard ops: {', '.join(bad)}")
     onnx.checker.check_model(model)
-    with atomic_output(Path(path)) as tmp:
-        onnx.save(model, str(tmp))
+    return model
 
 
 def exportable_copy(module: torch.nn.Module) -> torch.nn.Module:

@@ -12,8 +12,11 @@ efficientformer_l1 and attn_vgg16 ~25-30 % faster than FP32 and mobilevit_xxs at
 The CPU decides the formats (`ONNXRUNTIME_CPU_VARIANTS`, one row per `edgeattn.device.cpu` kind;
 `choose_policy` picks the row from this machine's flags, a device's recorded facts, or `--cpu-int8`):
 - vnni (x86 AVX-512 VNNI / AVX-VNNI / AMX) and arm-dotprod (ARM dotprod / i8mm): full 8-bit weights;
-  the dot-product instructions add into int32 and do not saturate. Activations go to onnxruntime's
-  fast x86 format, uint8 (onnxruntime turns signed int8 activation Q/DQ into uint8 on x86 at load).
+  the dot-product instructions add into int32 and do not saturate. On vnni `--preset auto` means
+  mixed: asymmetric uint8 activations with symmetric per-channel int8 weights, onnxruntime's fast x86
+  format (U8S8, what its quantization docs advise for x86; it converts signed int8 activation Q/DQ to
+  uint8 at load anyway, so symmetric int8 activations only waste half the uint8 range on GELU and
+  attention outputs that are not ReLU-bounded).
 - avx2 (x86 without VNNI) and none: 7-bit weights (NNCF OverflowFix), because AVX2's u8*s8 kernel
   adds pairs of products in int16 and saturates with full-range weights.
 The MAC threshold and conv output quantizers are the same everywhere. Measured on AMD EPYC (2 cores,
@@ -51,6 +54,7 @@ class CpuVariant:
 
     weights_7bit: bool
     formats: str  # what it uses there and why, for the report: "8-bit weights and uint8 activations (...)"
+    preset: str = "performance"  # the NNCF preset `--preset auto` means on this CPU
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class PlacementPolicy:
     preset_note: str = ""  # why a preset is missing from `presets`
     # CPU runtimes: the variant per kind of CPU int8 arithmetic (see `for_cpu`); empty: one policy.
     cpu_variants: Mapping[str, CpuVariant] = field(default_factory=dict, compare=False, hash=False)
+    default_preset: str = "performance"  # what `--preset auto` resolves to (the CPU variant's choice)
     variant: str = ""  # the CPU variant this policy was resolved to ("vnni", "avx2", ...)
     reason: str = ""  # why this policy: the CPU evidence and the formats it implies
 
@@ -89,12 +94,17 @@ class PlacementPolicy:
             self,
             variant=kind,
             weights_7bit=v.weights_7bit,
+            default_preset=v.preset,
             reason=f"{evidence}, so {v.formats}",
         )
 
+    def resolve_preset(self, preset: str) -> str:
+        """The NNCF preset to use: `auto` is this policy's (CPU variant's) default."""
+        return self.default_preset if preset == "auto" else preset
+
     def check_preset(self, preset: str) -> None:
         """Refuse a preset whose Q/DQ this runtime cannot load, before any work."""
-        if preset not in self.presets:
+        if self.resolve_preset(preset) not in self.presets:
             raise InputError(
                 f"--preset {preset} cannot be used with --runtime {self.name}: {self.preset_note}",
                 f"use --preset {' or '.join(self.presets)}",
@@ -124,9 +134,10 @@ _SATURATING = "7-bit weights (NNCF OverflowFix): AVX2's u8*s8 kernels add pairs 
 ONNXRUNTIME_CPU_VARIANTS: dict[str, CpuVariant] = {
     "vnni": CpuVariant(
         False,
-        "8-bit weights and uint8 activations (onnxruntime's fast x86 format: VNNI's int8 dot products "
-        "add into int32 without saturating; --preset mixed makes the activations asymmetric uint8, "
-        "measured fastest for transformer models on AVX-512 VNNI)",
+        "8-bit int8 symmetric per-channel weights and asymmetric uint8 activations (--preset auto = mixed): "
+        "onnxruntime's fast x86 format (U8S8); VNNI's int8 dot products add into int32 without "
+        "saturating, and asymmetric uint8 activations were measured fastest on AVX-512 VNNI",
+        preset="mixed",
     ),
     "arm-dotprod": CpuVariant(
         False,

@@ -37,6 +37,52 @@ class BudgetInfo(StageResult):
     ranking: list[dict[str, Any]]
 
 
+class GroupDecision(StageResult):
+    """One group of layers timed INT8 vs float in the whole model (`--placement measured`)."""
+
+    group: str  # "attention linear @ stages.3"
+    kind: str
+    stage: str
+    layers: list[str]
+    int8_ms: float | None  # median over rounds, the model with this group INT8 (None: not timed)
+    float_ms: float | None  # the same model with only this group's Q/DQ removed
+    speedup: float | None  # float_ms / int8_ms per round, median (> 1: INT8 is faster)
+    interval: list[float] = []  # bootstrap 95 % interval of the speedup
+    rounds: int = 0
+    kept: str  # int8 | float
+    note: str = ""
+
+
+class MeasuredPlacement(StageResult):
+    """What `--placement measured` timed, decided and recommends for this CPU."""
+
+    timer: str  # where and how: "onnxruntime 1.32.0 CPU here, 2 threads, batch 1"
+    budget_s: float
+    seconds: float
+    groups: list[GroupDecision]
+    fp32_ms: float
+    int8_ms: float
+    speedup: float  # FP32 time / final INT8 time, median over paired rounds
+    interval: list[float]  # its bootstrap 95 % interval
+    rounds: int
+    recommended: str  # int8 | fp32: the artifact to deploy on this CPU
+    verdict: str
+
+    def group_rows(self) -> list[list[str]]:
+        """Rows of the decision table: group, layers, ms int8, ms float, speedup [interval], kept."""
+
+        def ms(v: float | None) -> str:
+            return "—" if v is None else f"{v:.2f}"
+
+        rows = []
+        for g in self.groups:
+            speed = (
+                "—" if g.speedup is None else f"{g.speedup:.2f}x ({g.interval[0]:.2f}–{g.interval[1]:.2f})"
+            )
+            rows.append([g.group, str(len(g.layers)), ms(g.int8_ms), ms(g.float_ms), speed, g.kept, g.note])
+        return rows
+
+
 class QATInfo(StageResult):
     epochs: list[dict[str, Any]]
     distributed: dict[str, Any] | None = None
@@ -60,6 +106,7 @@ class QuantizeReport(StageResult):
     float_layers: int
     size: WeightSizes
     max_drop: BudgetInfo | None = None
+    measured: MeasuredPlacement | None = None
     qat: QATInfo | None = None
     seconds: float
 

@@ -1,0 +1,321 @@
+"""`--placement measured`: keep INT8 only where it is faster, measured in the whole model on the runtime.
+
+Whether a layer is faster in INT8 depends on the CPU, the runtime's kernels and the layer's
+neighbours (a fused int8 conv needs int8 inputs and outputs; every break costs Q/DQ and layout
+changes), so a rule of thumb like the 256-MACs threshold is right on one CPU and wrong on another.
+This times it instead: every conv and linear layer is a candidate (PTQ quantizes them all), the
+candidates are grouped by kind and stage (convs, depthwise convs, attention / MLP linears, head; per
+stage), and for each group in turn the current model is timed against the same model with only that
+group's Q/DQ removed (interleaved rounds, batch 1, `timing.PLACEMENT_TIMERS`). A group stays INT8
+only where that is faster; the next group is timed in the model that decision left (greedy, in
+context). The variants are exported from the NNCF model with the group's quantizers disabled, so no
+ONNX names need matching; the final model is re-quantized with the float groups in NNCF's ignored
+scope, like `--max-drop` does, so its Q/DQ are exactly where the decisions say.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+from torch import nn
+
+from edgeattn.onnx.torch_export import torch_to_onnx
+from edgeattn.progress import make_progress
+from edgeattn.quantize.onnx_export import exportable_copy, quantized_onnx
+from edgeattn.quantize.placement import LayerPlan, PlacementPolicy, Plan
+from edgeattn.quantize.result import GroupDecision, MeasuredPlacement
+from edgeattn.quantize.sensitivity import layer_quantizers
+from edgeattn.quantize.timing import PlacementTimer, paired_ratio
+
+# NNCF op types a quantizer's value passes through unchanged in scale (quantizers propagate over them),
+# so a quantizer at a producer serves the compute ops behind them.
+AGNOSTIC_OPS = frozenset(
+    {
+        "reshape",
+        "view",
+        "flatten",
+        "transpose",
+        "permute",
+        "contiguous",
+        "squeeze",
+        "unsqueeze",
+        "__getitem__",
+        "chunk",
+        "split",
+        "unbind",
+        "cat",
+        "max_pool2d",
+        "dropout",
+        "pad",
+        "expand",
+        "repeat",
+    }
+)
+MAX_GROUPS = 14  # more (kind, stage) groups than this (or than the budget allows): group by kind only
+ORDER = ("depthwise conv", "conv", "1x1 conv", "attention", "mlp", "linear", "head")
+_ROLES = (
+    ("head", re.compile(r"^(head|classifier)\w*$|^fc$")),
+    ("attention", re.compile(r"attn|attention|token_mixer|qkv")),
+    ("mlp", re.compile(r"^(mlp|ffn|fc\d)$")),
+)
+
+
+def layer_kind(name: str, module: nn.Module) -> str:
+    """`depthwise conv`, `1x1 conv`, `conv` (k x k) or `linear`, prefixed by the block role where the
+    module path says it: `attention linear`, `mlp 1x1 conv`, `head linear`."""
+    if isinstance(module, nn.Conv2d):
+        if module.groups > 1 and module.groups == module.in_channels:
+            op = "depthwise conv"
+        elif tuple(module.kernel_size) == (1, 1):
+            op = "1x1 conv"
+        else:
+            op = "conv"
+    else:
+        op = "linear"
+    parts = name.lower().split(".")
+    if op != "depthwise conv":
+        for role, pattern in _ROLES:
+            if any(pattern.search(p) for p in (parts if role != "head" else parts[:1])):
+                return f"{role} {op}"
+    return op
+
+
+def stage_of(name: str) -> str:
+    """The block a layer belongs to: the module path up to its first index (`stages.2` of
+    `stages.2.1.transformer.0.attn.qkv`), or its first component (`features` of `features.3`)."""
+    parts = name.split(".")
+    for i in range(1, len(parts) - 1):
+        if parts[i].isdigit():
+            return ".".join(parts[: i + 1])
+    return parts[0]
+
+
+@dataclass
+class LayerGroup:
+    kind: str
+    stage: str
+    layers: list[LayerPlan] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind} @ {self.stage}" if self.stage else self.kind
+
+    @property
+    def layer_names(self) -> set[str]:
+        return {layer.name for layer in self.layers}
+
+
+def group_layers(model: nn.Module, plan: Plan, max_groups: int = MAX_GROUPS) -> list[LayerGroup]:
+    """The INT8 layers of `plan` grouped by (kind, stage), or by kind alone when that makes more than
+    `max_groups` (at most MAX_GROUPS);
+    ordered so the kinds most often slower in INT8 (depthwise, thin convs) are timed first."""
+    modules = dict(model.named_modules())
+    keyed = [(layer_kind(p.name, modules[p.name]), stage_of(p.name), p) for p in plan.int8_layers]
+    by_stage = len({(k, s) for k, s, _ in keyed}) <= min(max_groups, MAX_GROUPS)
+    groups: dict[tuple[str, str], LayerGroup] = {}
+    for kind, stage, p in keyed:
+        key = (kind, stage if by_stage else "")
+        groups.setdefault(key, LayerGroup(*key)).layers.append(p)
+
+    def rank(g: LayerGroup) -> tuple[int, int]:
+        base = next((i for i, k in enumerate(ORDER) if g.kind.endswith(k)), len(ORDER))
+        return base, [p.name for p in plan.int8_layers].index(g.layers[0].name)
+
+    return sorted(groups.values(), key=rank)
+
+
+def float_quantizers(model: nn.Module, graph: Any, plan: Plan, float_layers: set[str]) -> list[nn.Module]:
+    """The quantizers of `model` to disable so the layers in `float_layers` compute in float: their
+    input and weight quantizers, and quantizers at a producer's output (shared, or kept for a conv's
+    fused output) that no remaining INT8 layer reads."""
+    from nncf.torch.function_hook.hook_storage import decode_hook_name
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+    from nncf.torch.quantization.layers import BaseQuantizer
+
+    floats = [p for p in plan.int8_layers if p.name in float_layers]
+    float_ops = {op for p in floats for op in p.op_names}
+    int8_ops = {op for p in plan.int8_layers if p.name not in float_layers for op in p.op_names}
+    fused_outputs_of_floats = {o for p in floats for o in p.output_points}
+    chosen = [q for p in floats for q in layer_quantizers(model, p)]
+    for hook, module in get_hook_storage(model).named_hooks():
+        if not isinstance(module, BaseQuantizer) or module in chosen:
+            continue
+        kind, op, _ = decode_hook_name(hook)
+        if kind != "post_hooks":
+            continue
+        readers = _compute_readers(graph, op, float_ops | int8_ops)
+        if not readers & int8_ops and (readers & float_ops or op in fused_outputs_of_floats):
+            chosen.append(module)
+    return chosen
+
+
+def _compute_readers(graph: Any, op: str, compute_ops: set[str]) -> set[str]:
+    """Compute ops that read `op`'s output directly or through quantization-agnostic ops."""
+    found: set[str] = set()
+    if op not in {n.node_name for n in graph.get_all_nodes()}:
+        # a hook's own op (SmoothQuant's `mul` inside a compute op's input hook): its name embeds the op
+        return {c for c in compute_ops if c.replace("/", "-") in op}
+    todo = [graph.get_node_by_name(op)]
+    seen: set[str] = set()
+    while todo:
+        for nxt in graph.get_next_nodes(todo.pop()):
+            if nxt.node_name in seen:
+                continue
+            seen.add(nxt.node_name)
+            if nxt.node_name in compute_ops:
+                found.add(nxt.node_name)
+            elif nxt.node_type in AGNOSTIC_OPS:
+                todo.append(nxt)
+    return found
+
+
+def variant_onnx(
+    qmodel: nn.Module, graph: Any, plan: Plan, float_layers: set[str], input_shape: tuple[int, ...]
+) -> onnx.ModelProto:
+    """The INT8 ONNX of `qmodel` with `float_layers` (and only their Q/DQ) in float."""
+    module = exportable_copy(qmodel)
+    for q in float_quantizers(module, graph, plan, float_layers):
+        q.disable_quantization()
+    return quantized_onnx(module, input_shape)
+
+
+def fp32_onnx(module: nn.Module, input_shape: tuple[int, ...]) -> onnx.ModelProto:
+    with tempfile.TemporaryDirectory(prefix="edgeattn-fp32-") as tmpdir:
+        path = Path(tmpdir) / "fp32.onnx"
+        torch_to_onnx(module.eval(), path, input_shape=input_shape, opset=17)
+        return onnx.load(str(path))
+
+
+@dataclass
+class GroupOutcome:
+    keep_float: dict[str, str]  # layer -> why it stays float
+    groups: list[GroupDecision]
+
+
+def measure_groups(
+    qmodel: nn.Module,
+    graph: Any,
+    plan: Plan,
+    input_shape: tuple[int, ...],
+    timer: PlacementTimer,
+    seconds: float,
+    fallback: PlacementPolicy,
+) -> GroupOutcome:
+    """Decide each group of `plan`'s INT8 layers by timing (greedy, in context; see the module
+    docstring). Groups not reached within `seconds` take `fallback`'s rule-of-thumb decision."""
+    modules = dict(qmodel.named_modules())
+    start = time.perf_counter()
+    end = start + seconds
+    floats: set[str] = set()
+    keep: dict[str, str] = {}
+    decisions: list[GroupDecision] = []
+    current = variant_onnx(qmodel, graph, plan, floats, input_shape)
+    # Per (kind, stage) where the budget allows an export and a few timing rounds for each; else per kind.
+    per_group = 2 * (time.perf_counter() - start) + 1.0
+    groups = group_layers(qmodel, plan, max_groups=max(1, int(seconds // per_group)))
+    with make_progress() as progress:
+        task = progress.add_task("measured placement", total=len(groups), status="")
+        for i, g in enumerate(groups):
+            progress.update(task, status=g.name)
+            left = end - time.perf_counter()
+            row = {"group": g.name, "kind": g.kind, "stage": g.stage, "layers": sorted(g.layer_names)}
+            if left <= 0:
+                policy_float = {p.name for p in g.layers if not fallback.layer_decision(modules[p.name])[0]}
+                for name in policy_float:
+                    keep[name] = f"--placement-budget spent before {g.name} was timed; {fallback.name} policy"
+                floats |= policy_float
+                kept = "float" if policy_float == g.layer_names else ("int8" if not policy_float else "mixed")
+                decisions.append(
+                    GroupDecision(
+                        **row,
+                        int8_ms=None,
+                        float_ms=None,
+                        speedup=None,
+                        kept=kept,
+                        note="not timed (budget spent): the rule-of-thumb policy decided",
+                    )
+                )
+                progress.update(task, advance=1)
+                continue
+            t0 = time.perf_counter()
+            candidate = variant_onnx(qmodel, graph, plan, floats | g.layer_names, input_shape)
+            export_s = time.perf_counter() - t0
+            remaining = len(groups) - i
+            share = max(0.3, (end - time.perf_counter() - export_s * (remaining - 1)) / remaining)
+            times = timer.time([current, candidate], share)
+            int8_ms, float_ms = statistics.median(times[0]), statistics.median(times[1])
+            ratio = paired_ratio(times[1], times[0])  # > 1: the group is faster in INT8
+            kept = "int8" if ratio.median >= 1.0 else "float"
+            if kept == "float":
+                floats |= g.layer_names
+                current = candidate
+                for name in g.layer_names:
+                    keep[name] = (
+                        f"measured: {g.name} in float {float_ms:.2f} ms < INT8 {int8_ms:.2f} ms (whole model)"
+                    )
+            decisions.append(
+                GroupDecision(
+                    **row,
+                    int8_ms=round(int8_ms, 3),
+                    float_ms=round(float_ms, 3),
+                    speedup=round(ratio.median, 3),
+                    interval=[round(ratio.low, 3), round(ratio.high, 3)],
+                    rounds=len(times[0]),
+                    kept=kept,
+                )
+            )
+            progress.update(task, advance=1)
+    if decisions and all(d.kept == "float" for d in decisions):
+        # No group was faster in INT8: keep the least slow one INT8 so an INT8 model still exists (the
+        # verdict then recommends FP32 for this CPU).
+        best = max(range(len(decisions)), key=lambda i: decisions[i].speedup or 0.0)
+        decisions[best].kept = "int8"
+        decisions[best].note = "slower in INT8 too, kept so an INT8 model exists (FP32 is recommended)"
+        for name in decisions[best].layers:
+            keep.pop(name, None)
+    return GroupOutcome(keep, decisions)
+
+
+def final_verdict(
+    fp32: onnx.ModelProto,
+    int8: onnx.ModelProto,
+    timer: PlacementTimer,
+    seconds: float,
+    groups: list[GroupDecision],
+    budget: float,
+    started: float,
+    on_round: Callable[[int], None] | None = None,
+) -> MeasuredPlacement:
+    """FP32 vs the final INT8 model, interleaved: INT8 is recommended only when the 95 % interval of
+    its speedup lies above 1.0; otherwise the FP32 artifact is what this CPU should run."""
+    times = timer.time([fp32, int8], seconds, min_rounds=10, max_rounds=200, on_round=on_round)
+    ratio = paired_ratio(times[0], times[1])
+    fp32_ms, int8_ms = statistics.median(times[0]), statistics.median(times[1])
+    span = f"{ratio.median:.2f}x (95 % interval {ratio.low:.2f}–{ratio.high:.2f}, {len(times[0])} rounds)"
+    if ratio.above_one:
+        recommended, verdict = "int8", f"INT8 is faster than FP32 here: {span}; deploy the INT8 artifact"
+    else:
+        recommended = "fp32"
+        slower = "slower than" if ratio.high < 1.0 else "not shown faster than"
+        verdict = f"INT8 is {slower} FP32 on this CPU: {span}; the recommended artifact for this CPU is FP32"
+    return MeasuredPlacement(
+        timer=timer.describe(),
+        budget_s=budget,
+        seconds=round(time.perf_counter() - started, 1),
+        groups=groups,
+        fp32_ms=round(fp32_ms, 3),
+        int8_ms=round(int8_ms, 3),
+        speedup=round(ratio.median, 3),
+        interval=[round(ratio.low, 3), round(ratio.high, 3)],
+        rounds=len(times[0]),
+        recommended=recommended,
+        verdict=verdict,
+    )
