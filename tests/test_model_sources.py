@@ -149,19 +149,14 @@ def test_profile_and_train_take_source_names(run_cli, tmp_path):
 
 
 def test_prune_names_attention_it_has_no_adapter_for(run_cli, tmp_path):
-    """torchvision's ShiftedWindowAttention has no adapter: exit 2 naming the class and its blocks."""
+    """timm's Swin V2 `WindowAttention` (cosine attention, continuous bias) has no adapter: exit 2 naming
+    the class and its blocks (torchvision's Swin V1/V2 attention has one since)."""
     from edgeattn.checkpoint import ModelHandle, save_checkpoint
     from edgeattn.models import ModelConfig
 
-    opts = {
-        "patch_size": [4, 4],
-        "embed_dim": 16,
-        "depths": [1, 1],
-        "num_heads": [2, 2],
-        "window_size": [4, 4],
-    }
+    opts = {"depths": [1, 1], "num_heads": [2, 2], "embed_dim": 16, "window_size": 4}
     save_checkpoint(
-        ModelHandle.new(ModelConfig("torchvision:SwinTransformer", 10, 32, opts)), tmp_path / "s.pt"
+        ModelHandle.new(ModelConfig("timm:swinv2_tiny_window8_256", 10, 32, opts)), tmp_path / "s.pt"
     )
     rng = np.random.default_rng(0)
     np.savez(
@@ -173,7 +168,7 @@ def test_prune_names_attention_it_has_no_adapter_for(run_cli, tmp_path):
         "prune", tmp_path / "s.pt", "--data", tmp_path / "d.npz", "--ratio", "0.3", "--out", tmp_path / "p.pt"
     )
     assert code == 2, err
-    assert "ShiftedWindowAttention × 2 (features.1.0.attn, features.3.0.attn)" in err
+    assert "WindowAttention × 2 (layers.0.blocks.0.attn, layers.1.blocks.0.attn)" in err
     assert "HeadAdapter" in err and not (tmp_path / "p.pt").exists()
 
 

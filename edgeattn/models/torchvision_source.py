@@ -4,7 +4,8 @@ The input spec comes from the default weights' transform preset (crop size, resi
 interpolation), read from the weights enum without fetching anything; crop_pct = crop / resize, as timm
 writes it. Model options pass through to the builder (e.g. `image_size` for ViT). A torchvision model
 *class* (`torchvision:VisionTransformer`) is also accepted with its constructor arguments as options,
-for shapes the named builders fix (depth, width): that is how small test instances are made.
+for shapes the named builders fix (depth, width): that is how small test instances are made; an option
+naming a layer class of that module (`block=SwinTransformerBlockV2`) passes the class.
 """
 
 from __future__ import annotations
@@ -91,9 +92,25 @@ def _builder(arch: str, named: bool, default_size: int):
             if arch.startswith("vit_") and "image_size" not in options and cfg.input_size != default_size:
                 options["image_size"] = cfg.input_size  # ViT's position embedding is sized for the input
             return tvm.get_model(arch, weights=None, num_classes=cfg.num_classes, **options)
-        return _classes()[arch](num_classes=cfg.num_classes, **cfg.options)
+        cls = _classes()[arch]
+        return cls(num_classes=cfg.num_classes, **_resolve_layer_names(cls, cfg.options))
 
     return build
+
+
+def _resolve_layer_names(cls: type[nn.Module], options: dict[str, Any]) -> dict[str, Any]:
+    """Option values that name an `nn.Module` class of `cls`'s own torchvision module become that class
+    (`block=SwinTransformerBlockV2`), so class-form options stay plain JSON. Only a lookup among
+    torchvision's classes: nothing the user wrote is executed."""
+    import sys
+
+    namespace = vars(sys.modules[cls.__module__])
+    out = dict(options)
+    for key, value in options.items():
+        found = namespace.get(value) if isinstance(value, str) else None
+        if isinstance(found, type) and issubclass(found, nn.Module):
+            out[key] = found
+    return out
 
 
 def _input_spec(preset: dict[str, Any]):
