@@ -184,26 +184,17 @@ class TorchvisionSwinAttentionAdapter(HeadAdapter):
         return window_attention(module, x, return_maps=True)
 
 
-SMALL_SWIN = {
-    "patch_size": [4, 4],
-    "embed_dim": 16,
-    "depths": [2, 2],
-    "num_heads": [2, 4],
-    "window_size": [4, 4],
-}
-SMALL_SWIN_V2 = {**SMALL_SWIN, "block": "SwinTransformerBlockV2", "downsample_layer": "PatchMergingV2"}
-
-
-def _example(options: dict) -> ModelConfig:
+def _example(arch: str) -> ModelConfig:
     """A two-stage swin with 4x4 windows at 32 px: stage 1 shifts its windows, stage 2 (4x4 tokens) cannot."""
-    return ModelConfig("torchvision:SwinTransformer", 10, 32, options)
+    options = {"depths": [2, 2], "num_heads": [2, 4], "embed_dim": 16, "window_size": [4, 4]}
+    return ModelConfig(f"torchvision:{arch}", 10, 32, options)
 
 
 HEAD_ADAPTERS.register(
     "torchvision_swin_attention",
-    TorchvisionSwinAttentionAdapter("torchvision_swin_attention", False, _example(SMALL_SWIN)),
+    TorchvisionSwinAttentionAdapter("torchvision_swin_attention", False, _example("swin_t")),
 )
 HEAD_ADAPTERS.register(
     "torchvision_swin_v2_attention",
-    TorchvisionSwinAttentionAdapter("torchvision_swin_v2_attention", True, _example(SMALL_SWIN_V2)),
+    TorchvisionSwinAttentionAdapter("torchvision_swin_v2_attention", True, _example("swin_v2_t")),
 )
