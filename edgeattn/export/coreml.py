@@ -120,6 +120,7 @@ def _convert(req: ExportRequest, module: nn.Module, ct: Any) -> Any:
         )
     with muted(), torch.no_grad():
         program = torch.export.export(wrapped, (example,), dynamic_shapes=dynamic).run_decompositions({})
+        _drop_aliases(program)
         if image:
             inputs = [
                 ct.ImageType(
@@ -142,6 +143,20 @@ def _convert(req: ExportRequest, module: nn.Module, ct: Any) -> Any:
             minimum_deployment_target=getattr(ct.target, req.options["deployment_target"]),
             skip_model_load=not on_macos(),
         )
+
+
+def _drop_aliases(program: Any) -> None:
+    """Remove `aten.alias` nodes (no-op views, e.g. timm Swin's `drop_path` Identity under torch 2.14),
+    which coremltools' torch frontend cannot convert: their users read the aliased tensor instead."""
+    graph = program.graph_module.graph
+    changed = False
+    for node in list(graph.nodes):
+        if node.target is torch.ops.aten.alias.default and all(u.op != "output" for u in node.users):
+            node.replace_all_uses_with(node.args[0])
+            graph.erase_node(node)
+            changed = True
+    if changed:
+        program.graph_module.recompile()
 
 
 def _quantize_weights(ml: Any, req: ExportRequest) -> Any:
