@@ -283,6 +283,5 @@ def test_timm_deit_recipe_runs_end_to_end(run_cli, tmp_path):
     assert code == 0, out[-3000:] + err
     m = json.loads((tmp_path / "timm_deit_onnx" / "manifest.json").read_text())
     assert m["status"] == "passed"
-    pruned = next(c for c in m["checkpoints"] if c["name"] == "pruned")
-    assert sum(len(v) for v in pruned["heads_kept"].values()) == 9  # 12 heads, ratio 0.25
+    assert sum(len(v) for v in m["prune"]["heads_kept"].values()) == 9  # 12 heads, ratio 0.25
     assert {(a["target"], a["precision"]) for a in m["artifacts"]} >= {("onnx", "fp32"), ("onnx", "int8")}
