@@ -278,3 +278,17 @@ def test_recipes_readme_documents_every_key_and_default():
     assert reference_markdown() in (REPO / "recipes" / "README.md").read_text(), (
         "recipes/README.md is out of date: regenerate its 'Every key' part with reference_markdown()"
     )
+
+
+@pytest.mark.slow
+def test_timm_deit_recipe_runs_end_to_end(run_cli, tmp_path):
+    """The issue's done-when: the shipped timm DeiT recipe trains, prunes, quantizes, exports ONNX
+    fp32/int8, validates within its gates and benchmarks, as `edgeattn run` runs it."""
+    import json
+
+    code, out, err = run_cli("run", REPO / "recipes" / "timm_deit_onnx.yaml", "--out-root", tmp_path)
+    assert code == 0, out[-3000:] + err
+    m = json.loads((tmp_path / "timm_deit_onnx" / "manifest.json").read_text())
+    assert m["status"] == "passed"
+    assert sum(len(v) for v in m["prune"]["heads_kept"].values()) == 9  # 12 heads, ratio 0.25
+    assert {(a["target"], a["precision"]) for a in m["artifacts"]} >= {("onnx", "fp32"), ("onnx", "int8")}

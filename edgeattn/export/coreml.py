@@ -46,6 +46,7 @@ from edgeattn.export.coreml_calibration import (
     on_macos,
     quantize_activations,
 )
+from edgeattn.export.coreml_program import FoldedPreprocess, export_program
 from edgeattn.fileio import atomic_output
 from edgeattn.manifest import ArtifactManifest
 from edgeattn.progress import make_progress
@@ -61,21 +62,6 @@ DEPLOYMENT_TARGETS = {
 NEEDS_TARGET = {"int8-weights": ("iOS16", 7), "int8": ("iOS17", 8)}
 INPUT_KINDS = ("image", "tensor")
 FP16_RTOL = 5e-2
-
-
-class FoldedPreprocess(nn.Module):
-    """0..255 RGB in, the model's normalisation ((x / 255 - mean) / std per channel) folded in front."""
-
-    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-        super().__init__()
-        self.model = model
-        std_t = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-        mean_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.register_buffer("scale", 1.0 / (255.0 * std_t))
-        self.register_buffer("shift", -mean_t / std_t)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x * self.scale + self.shift)
 
 
 def float_module(handle: Any) -> nn.Module:
@@ -119,7 +105,7 @@ def _convert(req: ExportRequest, module: nn.Module, ct: Any) -> Any:
             )
         )
     with muted(), torch.no_grad():
-        program = torch.export.export(wrapped, (example,), dynamic_shapes=dynamic).run_decompositions({})
+        program = export_program(wrapped, example, dynamic)
         if image:
             inputs = [
                 ct.ImageType(

@@ -12,6 +12,7 @@ from edgeattn.models import (  # noqa: F401  (each registers itself)
     timm_source,
     token_adapters,
     torchvision_source,
+    torchvision_swin_adapter,
     vgg_family,
 )
 from edgeattn.models.config import InputSpec, ModelConfig

@@ -5,7 +5,12 @@ head's query and key feed every other head: they cannot go. What belongs to head
 path: v's channels, the depthwise `v_local` channels, row h of `talking_head2` and proj's input
 columns. Removing a head removes exactly those, which equals masking the head's slice of proj's input;
 q, k, `talking_head1` and the bias table stay whole (`PrunedAttention2d` keeps the original head count
-for them). The downsampling variant (`Attention2dDownsample`) has no adapter yet.
+for them).
+
+The downsampling variant (`Attention2dDownsample`, the attention branch of the last stage's
+`Downsample`) has no talking heads: each head owns its q rows (the `LocalGlobalQuery` projection), k
+rows, v and `v_local` channels, its row of the bias table and proj's input columns, so removing a head
+removes all of them and timm's own forward runs the smaller block.
 """
 
 from __future__ import annotations
@@ -24,6 +29,12 @@ def _attention2d() -> type[nn.Module]:
     from timm.models.efficientformer_v2 import Attention2d
 
     return Attention2d
+
+
+def _attention2d_downsample() -> type[nn.Module]:
+    from timm.models.efficientformer_v2 import Attention2dDownsample
+
+    return Attention2dDownsample
 
 
 def _pruned_class() -> type[nn.Module]:
@@ -100,11 +111,16 @@ def _set_channel_mask(module: nn.Module, mask: torch.Tensor | None) -> None:
     )
 
 
+def _head_rows(keep: list[int], width: int) -> torch.Tensor:
+    return torch.tensor([k * width + j for k in keep for j in range(width)], dtype=torch.long)
+
+
 class EfficientFormerV2AttentionAdapter(HeadAdapter):
     kind = "efficientformerv2_attention"
     has_attention_maps = False  # talking heads: a head's map is a mix of every head's logits
+    # Three stages: the fourth stage's Downsample carries an Attention2dDownsample (another kind).
     example_config = ModelConfig(
-        "timm:efficientformerv2_s0", 10, 64, {"depths": [1, 1, 2, 2], "embed_dims": [16, 16, 32, 64]}
+        "timm:efficientformerv2_s0", 10, 64, {"depths": [1, 1, 2], "embed_dims": [16, 16, 32]}
     )
 
     def matches(self, module: nn.Module) -> bool:
@@ -139,4 +155,60 @@ class EfficientFormerV2AttentionAdapter(HeadAdapter):
         )
 
 
+class EfficientFormerV2DownsampleAdapter(HeadAdapter):
+    """`Attention2dDownsample`: per-head q/k (key_dim), v/v_local (d) channels and bias-table rows."""
+
+    kind = "efficientformerv2_downsample_attention"
+    has_attention_maps = True
+    # num_vit=0: no Attention2d blocks, so the last stage's downsampling attention is the only kind.
+    example_config = ModelConfig(
+        "timm:efficientformerv2_s0",
+        10,
+        64,
+        {"depths": [1, 1, 1, 1], "embed_dims": [16, 16, 32, 64], "num_vit": 0},
+    )
+
+    def matches(self, module: nn.Module) -> bool:
+        return type(module) is _attention2d_downsample()
+
+    def set_head_mask(self, module: nn.Module, mask: torch.Tensor | None) -> None:
+        _set_channel_mask(module, mask)
+
+    def keep_heads(self, module: nn.Module, keep: list[int]) -> nn.Module:
+        if not keep:  # Downsample adds this branch to its strided conv; keep it a real attention
+            raise ValueError("an EfficientFormerV2 downsampling attention block keeps at least one head")
+        kd, d = module.key_dim, module.d
+        qk_rows, v_rows = _head_rows(keep, kd), _head_rows(keep, d)
+        new = copy_without_mask(module)
+        new.q.proj = _sliced_convnorm(module.q.proj, rows=qk_rows)
+        new.k = _sliced_convnorm(module.k, rows=qk_rows)
+        new.v = _sliced_convnorm(module.v, rows=v_rows)
+        new.v_local = _sliced_convnorm(module.v_local, rows=v_rows, depthwise=True)
+        new.proj = _sliced_convnorm(module.proj, cols=v_rows)
+        new.attention_biases = nn.Parameter(
+            module.attention_biases.detach()[torch.tensor(keep, dtype=torch.long)].clone()
+        )
+        new.num_heads = len(keep)
+        new.dh = d * len(keep)
+        new.attention_bias_cache = {}
+        new.train(module.training)  # timm's train() returns None, not the module
+        return new
+
+    def head_weight_norms(self, module: nn.Module) -> torch.Tensor:
+        h, kd, d = module.num_heads, module.key_dim, module.d
+        q = module.q.proj.conv.weight.detach().abs().reshape(h, kd, -1).sum(dim=(1, 2))
+        k = module.k.conv.weight.detach().abs().reshape(h, kd, -1).sum(dim=(1, 2))
+        v = module.v.conv.weight.detach().abs().reshape(h, d, -1).sum(dim=(1, 2))
+        proj = module.proj.conv.weight.detach().abs().reshape(module.proj.conv.out_channels, h, d, -1)
+        return q + k + v + proj.sum(dim=(0, 2, 3)) + module.attention_biases.detach().abs().sum(dim=1)
+
+    def attention_maps(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        q = module.q(x).reshape(b, module.num_heads, -1, module.N2).permute(0, 1, 3, 2)
+        k = module.k(x).reshape(b, module.num_heads, -1, module.N)
+        attn = (q @ k) * module.scale + module.attention_biases[:, module.attention_bias_idxs]
+        return attn.softmax(dim=-1)
+
+
 HEAD_ADAPTERS.register("efficientformerv2_attention", EfficientFormerV2AttentionAdapter())
+HEAD_ADAPTERS.register("efficientformerv2_downsample_attention", EfficientFormerV2DownsampleAdapter())

@@ -4,7 +4,9 @@ The input spec comes from the default weights' transform preset (crop size, resi
 interpolation), read from the weights enum without fetching anything; crop_pct = crop / resize, as timm
 writes it. Model options pass through to the builder (e.g. `image_size` for ViT). A torchvision model
 *class* (`torchvision:VisionTransformer`) is also accepted with its constructor arguments as options,
-for shapes the named builders fix (depth, width): that is how small test instances are made.
+for shapes the named builders fix (depth, width): that is how small test instances are made. A named
+builder takes such options too (`torchvision:vit_b_16` with `num_layers=2`): the arguments it passes
+its class are read by watching it build on the meta device, and the options override them.
 """
 
 from __future__ import annotations
@@ -90,10 +92,47 @@ def _builder(arch: str, named: bool, default_size: int):
             options = dict(cfg.options)
             if arch.startswith("vit_") and "image_size" not in options and cfg.input_size != default_size:
                 options["image_size"] = cfg.input_size  # ViT's position embedding is sized for the input
-            return tvm.get_model(arch, weights=None, num_classes=cfg.num_classes, **options)
+            try:
+                return tvm.get_model(arch, weights=None, num_classes=cfg.num_classes, **options)
+            except TypeError as exc:
+                if "multiple values for keyword argument" not in str(exc):
+                    raise
+            cls, fixed = _builder_arguments(arch)  # an option overrides what the builder fixes
+            return cls(**{**fixed, **options, "num_classes": cfg.num_classes})
         return _classes()[arch](num_classes=cfg.num_classes, **cfg.options)
 
     return build
+
+
+def _builder_arguments(arch: str) -> tuple[type[nn.Module], dict[str, Any]]:
+    """The model class a named builder makes and every constructor argument it passes (`vit_b_16` ->
+    VisionTransformer(patch_size=16, num_layers=12, ...)), read by watching the builder construct it on
+    the meta device (no memory, no download), so options may override depth and width as well."""
+    import inspect
+    import sys
+
+    import torch
+    import torchvision.models as tvm
+
+    with torch.device("meta"):
+        cls = type(tvm.get_model(arch, weights=None))
+    code, seen = cls.__init__.__code__, {}
+
+    def watch(frame, event, _arg):  # noqa: ANN001, ANN202
+        if event == "call" and frame.f_code is code and not seen:
+            seen.update(frame.f_locals)
+
+    previous = sys.getprofile()
+    sys.setprofile(watch)
+    try:
+        with torch.device("meta"):
+            tvm.get_model(arch, weights=None)
+    finally:
+        sys.setprofile(previous)
+    params = inspect.signature(cls.__init__).parameters
+    fixed = {n: seen[n] for n, p in params.items() if n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+    fixed.update(next((seen[n] for n, p in params.items() if p.kind is p.VAR_KEYWORD), {}))
+    return cls, fixed
 
 
 def _input_spec(preset: dict[str, Any]):
