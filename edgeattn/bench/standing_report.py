@@ -256,7 +256,11 @@ def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings,
         row for res, rep in zip(results, reports, strict=True) for row in model_rows(res, rep, b_lo, b_hi)
     ]
     env = reports[0].env if reports else {}
-    details = {k: v for res in results for k, v in (res.get("peer_details") or {}).items()}
+    details: dict[str, dict[str, Any]] = {}  # label -> its docs and {settings: models} (settings differ per model)
+    for res in results:
+        for label, d in (res.get("peer_details") or {}).items():
+            entry = details.setdefault(label, {"docs": d.get("docs", ""), "settings": {}})
+            entry["settings"].setdefault(d.get("quantizer", ""), []).append(res["model"]["name"])
     lines = [
         "<!-- written by `make bench` (python -m edgeattn.bench.standing); do not edit by hand -->",
         f"Standing benchmark, {env.get('time', '')}: {settings.threads} threads. Batch {b_lo}: every variant of a model timed in "
@@ -295,7 +299,10 @@ def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings,
         "(QDQ, QInt8 activations and weights, per-tensor, MinMax), on the same FP32 ONNX edgeattn exports.",
     ]
     for label, d in details.items():
-        lines.append(f"- Peer, {label}: {d.get('quantizer', '')}. As documented in: {d.get('docs', '')}.")
+        settings_text = "; ".join(
+            f"{q} ({', '.join(models)})" if len(d["settings"]) > 1 else q for q, models in d["settings"].items()
+        )
+        lines.append(f"- Peer, {label}: {settings_text}. As documented in: {d['docs']}.")
     lines += [
         "- Pruned rows: 50 % of all attention heads removed structurally by taylor importance, then "
         + ", ".join(f"{r['model']['name']} {_finetune_epochs(r, settings)} epoch(s)" for r in results)
