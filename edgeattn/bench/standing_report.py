@@ -256,7 +256,9 @@ def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings,
         row for res, rep in zip(results, reports, strict=True) for row in model_rows(res, rep, b_lo, b_hi)
     ]
     env = reports[0].env if reports else {}
-    details: dict[str, dict[str, Any]] = {}  # label -> its docs and {settings: models} (settings differ per model)
+    details: dict[
+        str, dict[str, Any]
+    ] = {}  # label -> its docs and {settings: models} (settings differ per model)
     for res in results:
         for label, d in (res.get("peer_details") or {}).items():
             entry = details.setdefault(label, {"docs": d.get("docs", ""), "settings": {}})
@@ -300,7 +302,8 @@ def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings,
     ]
     for label, d in details.items():
         settings_text = "; ".join(
-            f"{q} ({', '.join(models)})" if len(d["settings"]) > 1 else q for q, models in d["settings"].items()
+            f"{q} ({', '.join(models)})" if len(d["settings"]) > 1 else q
+            for q, models in d["settings"].items()
         )
         lines.append(f"- Peer, {label}: {settings_text}. As documented in: {d['docs']}.")
     lines += [
