@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeattn.bootstrap import bootstrap_interval
+
 FASTER, SLOWER, SAME = "faster", "slower", "no measurable difference"
 
 
@@ -55,11 +57,7 @@ def speed_ratio_interval(
     if (ref <= 0).any() or (var <= 0).any():
         raise ValueError("latencies must be positive")
     logs = np.log(ref) - np.log(var)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, logs.size, size=(resamples, logs.size))
-    means = logs[idx].mean(axis=1)
-    alpha = (1.0 - level) / 2
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    low, high = bootstrap_interval(logs, np.mean, level=level, resamples=resamples, seed=seed)
     return RatioInterval(
         point=float(np.exp(logs.mean())), low=float(np.exp(low)), high=float(np.exp(high)),
         rounds=int(logs.size), level=level,

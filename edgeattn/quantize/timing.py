@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 import onnx
 
+from edgeattn.bootstrap import bootstrap_interval
 from edgeattn.registry import Registry
 
 
@@ -108,10 +109,8 @@ class Ratio:
 def paired_ratio(numer: Sequence[float], denom: Sequence[float], resamples: int = 2000) -> Ratio:
     """Median of numer[i] / denom[i] over rounds, with a percentile-bootstrap 95 % interval."""
     r = np.asarray(numer, dtype=np.float64) / np.asarray(denom, dtype=np.float64)
-    rng = np.random.default_rng(0)
-    boot = np.median(r[rng.integers(0, len(r), size=(resamples, len(r)))], axis=1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return Ratio(float(np.median(r)), float(lo), float(hi))
+    lo, hi = bootstrap_interval(r, np.median, resamples=resamples)
+    return Ratio(float(np.median(r)), lo, hi)
 
 
 PLACEMENT_TIMERS: Registry[Callable[[], PlacementTimer]] = Registry("placement timer")
