@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 import pytest
+from helpers.digits import write_digits_npz
 from torch import nn
 
 from edgeattn.checkpoint import load_checkpoint
@@ -35,17 +36,7 @@ COMPUTE = ("Conv", "Gemm", "MatMul")
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> str:
     """200 builtin:digits images as an .npz (calibration and evaluation splits stay small)."""
-    from edgeattn.data import load_split
-
-    images = load_split("builtin:digits", "train", 32).subset(200)
-    path = tmp_path_factory.mktemp("data") / "digits200.npz"
-    np.savez(
-        path,
-        images=images.images.permute(0, 2, 3, 1).numpy(),
-        labels=images.labels.numpy(),
-        classes=np.array(images.classes),
-    )
-    return str(path)
+    return write_digits_npz(tmp_path_factory.mktemp("data") / "digits200.npz", 200)
 
 
 @dataclass

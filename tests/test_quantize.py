@@ -13,6 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from helpers.digits import write_digits_npz
 from helpers.models import REPO, tiny_config
 
 from edgeattn.checkpoint import ModelHandle, load_checkpoint
@@ -24,15 +25,7 @@ KEY = "attn_vgg11_linear"
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory):
     """400 builtin:digits training images as an .npz (split 60/15/25 by edgeattn): keeps QAT short."""
-    train = load_split("builtin:digits", "train", 32).subset(400)
-    path = tmp_path_factory.mktemp("data") / "digits400.npz"
-    np.savez(
-        path,
-        images=train.images.permute(0, 2, 3, 1).numpy(),
-        labels=train.labels.numpy(),
-        classes=np.array(train.classes),
-    )
-    return str(path)
+    return write_digits_npz(tmp_path_factory.mktemp("data") / "digits400.npz", 400)
 
 
 @pytest.fixture(scope="module")
