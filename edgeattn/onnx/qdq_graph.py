@@ -13,7 +13,8 @@ import onnx
 from onnx import numpy_helper
 
 from edgeattn.errors import InputError
-from edgeattn.onnx.graph import DQ_OP, Q_OP, QDQ_OPS, attr
+from edgeattn.onnx.graph import DQ_OP, Q_OP, QDQ_OPS, GraphView, attr
+from edgeattn.onnx.qdq_motion import undo_motion
 
 # Ops that only move or select values: quantizers give them the scale of their input, so their input
 # Q/DQ is the producer's quantization, not error they add; keeping one in FP32 changes nothing while
@@ -45,6 +46,9 @@ class QdqGraph:
     """Index of one ONNX graph: producers, consumers, constants, and how each DequantizeLinear is fed."""
 
     def __init__(self, model: onnx.ModelProto) -> None:
+        # edgeattn's onnxruntime export moves Q/DQ across reshapes and pools (qdq_motion.py); put every
+        # activation DequantizeLinear back right after its QuantizeLinear (in place, computing the same).
+        undo_motion(GraphView(model))
         self.model = model
         g = model.graph
         self.producer = {o: n for n in g.node for o in n.output if o}

@@ -19,6 +19,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgeattn.onnx.graph import DQ_OP, Q_OP, GraphView, attr, remove_dead, set_attr
+from edgeattn.onnx.qdq_motion import drop_requantize, hoist_quantize, shapes_of_quantized, sink_dequantize
 from edgeattn.registry import Registry
 
 
@@ -196,9 +197,12 @@ COMMON_PASSES: list[GraphPass] = [
     fold_transposed_weights,
     fold_batchnorm,
 ]
+# Moving per-tensor Q/DQ across reshapes, transposes, splits and max-pools (qdq_motion.py) lets
+# onnxruntime run them on uint8 and fuse residual adds into QLinearAdd.
+MOTION_PASSES: list[GraphPass] = [shapes_of_quantized, sink_dequantize, hoist_quantize, drop_requantize]
 # Runtime -> the passes its Q/DQ form needs (TensorRT keeps biases in float; it quantizes them itself).
 RUNTIME_PASSES: Registry[list[GraphPass]] = Registry("runtime for INT8 ONNX")
-RUNTIME_PASSES.register("onnxruntime", [*COMMON_PASSES, quantize_biases, remove_dead])
+RUNTIME_PASSES.register("onnxruntime", [*COMMON_PASSES, quantize_biases, *MOTION_PASSES, remove_dead])
 RUNTIME_PASSES.register("tensorrt", [*COMMON_PASSES, remove_dead])
 
 
