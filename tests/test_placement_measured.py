@@ -285,3 +285,37 @@ def test_measured_placement_on_a_transformer_with_smoothquant(trained, data, tmp
     kept = {g.group: g.kept for g in report.measured.groups}
     assert all(v == ("float" if "conv" in k else "int8") for k, v in kept.items()), kept
     check_onnx_matches_decisions(report, tmp_path / "q.pt", tmp_path)
+
+
+def test_placement_size_times_at_the_deployment_resolution(trained, data, tmp_path):
+    """`placement_size`: the groups and the final verdict are timed on graphs at that input size, and the
+    INT8 model saved stays the checkpoint's own size."""
+    report = quantize_checkpoint(
+        trained(KEY),
+        data,
+        tmp_path / "q.pt",
+        calib_size=16,
+        placement="measured",
+        placement_timer="kernel-cost",
+        placement_budget=12,
+        placement_size=64,
+    )
+    assert report.measured.input_shape == [1, 3, 64, 64]
+    assert load_checkpoint(tmp_path / "q.pt").input_spec.size[0] == 32
+    check_onnx_matches_decisions(report, tmp_path / "q.pt", tmp_path)
+
+
+def test_timing_size_rebuilds_models_with_resized_attention_biases(trained):
+    """EfficientFormer's per-position attention biases are resized for the timing size; the model runs."""
+    import torch
+
+    from edgeattn.quantize.timing_size import TimingSize
+
+    handle = load_checkpoint(trained("efficientformer_l1"))
+    timing = TimingSize.of(handle, 96)
+    assert timing.shape == (1, 3, 96, 96)
+    resized = timing.fp32(handle.module)
+    with torch.no_grad():
+        assert resized(torch.zeros(timing.shape)).shape == (1, 10)
+    native = TimingSize.of(handle, handle.input_spec.size[0])
+    assert native.size is None and native.fp32(handle.module) is handle.module

@@ -95,7 +95,8 @@ def render(report: QuantizeReport) -> None:
     m = report.measured
     if m is not None:
         print_table(
-            f"measured placement ({m.timer}; {m.seconds:.0f} s of {m.budget_s:.0f} s budget)",
+            f"measured placement ({m.timer}, input {'x'.join(map(str, m.input_shape[1:]))}; "
+            f"{m.seconds:.0f} s of {m.budget_s:.0f} s budget)",
             ["group", "layers", "ms int8", "ms float", "int8 speedup (95 %)", "kept", "note"],
             m.group_rows(),
         )

@@ -63,6 +63,13 @@ class QuantizeConfig(StageConfig):
     placement_budget: float = Field(
         180.0, ge=5, le=7200, description="Seconds the measured placement may spend timing (batch 1)."
     )
+    placement_size: int | None = Field(
+        None,
+        ge=8,
+        le=4096,
+        description="Input size in pixels at which --placement measured times the model: the deployment "
+        "resolution when the checkpoint was trained smaller (default: the checkpoint's size).",
+    )
     placement_timer: str = Field(
         "local",
         description="Where --placement measured times the model: local (onnxruntime CPU here).",

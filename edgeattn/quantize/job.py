@@ -28,6 +28,7 @@ from edgeattn.quantize.ptq import TRANSFORMER_FAMILIES, PTQOptions, plan_for, qu
 from edgeattn.quantize.qat import run_qat
 from edgeattn.quantize.result import BudgetInfo, QATInfo, QuantizeReport, StageTop1
 from edgeattn.quantize.summary import layer_rows, model_sizes
+from edgeattn.quantize.timing_size import TimingSize
 
 if TYPE_CHECKING:
     from edgeattn.quantize.result import GroupDecision, MeasuredPlacement
@@ -177,11 +178,12 @@ def _run(
         from edgeattn.quantize.timing import PLACEMENT_TIMERS
 
         timer = PLACEMENT_TIMERS.get(cfg.placement_timer)()
+        timing = TimingSize.of(handle, cfg.placement_size)
         found = measure_groups(
-            qmodel,
+            timing.int8(qmodel),
             model_graph(fp32, calib[:1]),  # the graph the plan's op names come from
             plan,
-            tuple(handle.input_spec.shape(1)),
+            timing.shape,
             timer,
             cfg.placement_budget * GROUP_SHARE,
             rules,
@@ -201,8 +203,9 @@ def _run(
         plan, qmodel, ptq_top1 = budget.plan, budget.module, budget.top1
     measured = None
     if groups is not None and timer is not None:
+        timing = TimingSize.of(handle, cfg.placement_size)
         measured = _verdict(
-            fp32, qmodel, tuple(handle.input_spec.shape(1)), timer, groups, cfg, measured_start
+            timing.fp32(fp32), timing.int8(qmodel), timing.shape, timer, groups, cfg, measured_start
         )
 
     qat_log: list[dict] = []

@@ -308,6 +308,7 @@ def final_verdict(
         verdict = f"INT8 is {slower} FP32 on this CPU: {span}; the recommended artifact for this CPU is FP32"
     return MeasuredPlacement(
         timer=timer.describe(),
+        input_shape=[int(d.dim_value) or 1 for d in fp32.graph.input[0].type.tensor_type.shape.dim],
         budget_s=budget,
         seconds=round(time.perf_counter() - started, 1),
         groups=groups,

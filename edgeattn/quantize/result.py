@@ -57,6 +57,7 @@ class MeasuredPlacement(StageResult):
     """What `--placement measured` timed, decided and recommends for this CPU."""
 
     timer: str  # where and how: "onnxruntime 1.32.0 CPU here, 2 threads, batch 1"
+    input_shape: list[int] = []  # what was timed, e.g. [1, 3, 224, 224] (`--placement-size`)
     budget_s: float
     seconds: float
     groups: list[GroupDecision]
