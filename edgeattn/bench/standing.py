@@ -104,6 +104,7 @@ class StandingSettings:
     block_turn_seconds: float = 0.1
     calib_eval: int = 300
     calib_deploy: int = 16
+    placement_budget: float = 60.0  # edgeattn's --placement measured, per model, at the deployment size
     prune_finetune_epochs: int = 1
     seed: int = 0
 
@@ -151,7 +152,7 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
     plan = ModelPlan(
         name=model.name, data=DATA, eval_size=model.eval_size, deploy_size=model.deploy_size, eval_ckpt=eval_ckpt,
         deploy_ckpt=deploy_ckpt, work=work, calib_eval=settings.calib_eval, calib_deploy=settings.calib_deploy,
-        max_batch=max(settings.batches), prune_finetune_epochs=settings.prune_finetune_epochs if model.prune_finetune_epochs is None else model.prune_finetune_epochs, seed=settings.seed,
+        max_batch=max(settings.batches), placement_budget=settings.placement_budget, prune_finetune_epochs=settings.prune_finetune_epochs if model.prune_finetune_epochs is None else model.prune_finetune_epochs, seed=settings.seed,
         transformer=model.transformer,
     )  # fmt: skip
     deploy: dict[str, Path] = {}
@@ -223,6 +224,7 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
         "interleaved": interleaved,
         "attention_blocks": blocks,
         "peer_details": peer_details(deploy),
+        "edgeattn_placement": plan.built.get("placement"),
         "unavailable": unavailable,
         "build_seconds": build_s,
         "seconds": round(time.perf_counter() - t0, 1),
@@ -374,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=StandingSettings.rounds, help="interleaved rounds at batch 1 (≥ 2)"
     )
+    parser.add_argument(
+        "--placement-budget",
+        type=float,
+        default=StandingSettings.placement_budget,
+        help="seconds edgeattn's measured placement may time layer groups, per model",
+    )
     args = parser.parse_args(argv)
     known = {m.key: m for m in STANDING_MODELS}
     try:
@@ -386,7 +394,12 @@ def main(argv: list[str] | None = None) -> int:
         summary = run_standing(
             args.out,
             tuple(known[w] for w in wanted),
-            StandingSettings(seconds=args.seconds, threads=args.threads, rounds=max(2, args.rounds)),
+            StandingSettings(
+                seconds=args.seconds,
+                threads=args.threads,
+                rounds=max(2, args.rounds),
+                placement_budget=args.placement_budget,
+            ),
         )
     except EdgeAttnError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)

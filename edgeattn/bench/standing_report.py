@@ -247,6 +247,20 @@ def block_rows(results: list[dict[str, Any]], reports: list[BenchReport]) -> lis
     return rows
 
 
+def placement_line(result: dict[str, Any]) -> str:
+    """How edgeattn's INT8 row was placed: `--placement measured` at the deployment size, its groups."""
+    m = result["edgeattn_placement"]
+    groups = m.get("groups", [])
+    floats = [g["group"] for g in groups if g.get("kept") == "float"]
+    size = "x".join(str(d) for d in m.get("input_shape", [])[2:]) or "?"
+    return (
+        f"- edgeattn INT8, {result['model']['name']}: `edgeattn quantize --placement measured --placement-size "
+        f"{result['model']['deploy_size']} --placement-budget {m.get('budget_s', 0):g}` timed "
+        f"{sum(1 for g in groups if g.get('speedup') is not None)} of {len(groups)} layer groups at {size} "
+        f"({m.get('timer', '')}); kept float: {', '.join(floats) if floats else 'none'}; its own verdict: {m.get('verdict', '')}"
+    )
+
+
 def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings, total_s: float) -> str:
     reports = [BenchReport.from_dict(r["report"]) for r in results]
     b_lo, b_hi = min(settings.batches), max(settings.batches)
@@ -306,6 +320,7 @@ def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings,
             for q, models in d["settings"].items()
         )
         lines.append(f"- Peer, {label}: {settings_text}. As documented in: {d['docs']}.")
+    lines += [placement_line(r) for r in results if r.get("edgeattn_placement")]
     lines += [
         "- Pruned rows: 50 % of all attention heads removed structurally by taylor importance, then "
         + ", ".join(f"{r['model']['name']} {_finetune_epochs(r, settings)} epoch(s)" for r in results)

@@ -41,6 +41,7 @@ class ModelPlan:
     calib_eval: int = 300  # calibration images for the accuracy copy (both INT8 tools: the same images)
     calib_deploy: int = 32  # the peer tool's latency copy (it cannot move its scales to another resolution)
     max_batch: int = 8
+    placement_budget: float = 60.0  # seconds edgeattn's measured placement times groups at deploy_size
     prune_finetune_epochs: int = 1
     seed: int = 0
     transformer: bool = False  # NNCF's peer quantizes it with model_type=TRANSFORMER
@@ -145,13 +146,17 @@ def _ort_fp32(plan: ModelPlan) -> tuple[Path, Path]:
 
 @variant("ort-int8-edgeattn", "onnxruntime INT8 (edgeattn)")
 def _ort_int8_edgeattn(plan: ModelPlan) -> tuple[Path, Path]:
-    """Quantized once (at the eval resolution, on calib_eval images); the deploy copy is the same INT8
-    model at the deployment resolution."""
+    """Quantized once (at the eval resolution, on calib_eval images) with `--placement measured` timing
+    its layer groups at the deployment resolution, as a user deploying at that size would run it; the
+    deploy copy is the same INT8 model at the deployment resolution."""
     quantize_checkpoint = _stage("edgeattn.quantize", "quantize_checkpoint", "the quantize stage")
     qckpt = plan.path("eval", "int8.pt")
-    quantize_checkpoint(
-        plan.eval_ckpt, plan.data, qckpt, calib_size=plan.calib_eval, seed=plan.seed, runtime="onnxruntime"
-    )
+    report = quantize_checkpoint(
+        plan.eval_ckpt, plan.data, qckpt, calib_size=plan.calib_eval, seed=plan.seed, runtime="onnxruntime",
+        placement="measured", placement_size=plan.deploy_size, placement_budget=plan.placement_budget,
+    )  # fmt: skip
+    if report.measured is not None:
+        plan.built["placement"] = report.measured.to_dict()
     qdeploy = at_resolution(qckpt, plan.deploy_size, plan.path("deploy", "int8.pt"))
     return (
         _export_int8(qckpt, plan.path("eval", "int8-edgeattn.onnx"), plan.max_batch),
