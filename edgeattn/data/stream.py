@@ -9,7 +9,7 @@ a checkpoint, an exported artifact, the device agent and timm see the same pixel
 
 A file that cannot be decoded stops the pass with its name, or with `skip_bad_images` is left out
 (and counted in `skipped`). `FileSet` offers what `ImageSet` does (`batches`, `pixels`, `subset`,
-`shard`, `labels`, `classes`), so consumers take either.
+`take`, `labels`, `classes`), so consumers take either.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from edgeattn.data.batch import Batch
 from edgeattn.data.config import DataConfig
 from edgeattn.data.files import Entry, decode_rgb
 from edgeattn.data.imageset import normalize
+from edgeattn.data.loader import make_loader
 from edgeattn.errors import InputError
 from edgeattn.models.config import InputSpec
 
@@ -170,23 +171,14 @@ class FileSet:
     def take(self, indices: list[int]) -> FileSet:
         return self._with([self.entries[i] for i in indices])
 
-    def shard(self, rank: int, world: int) -> FileSet:
-        return self._with(self.entries[rank::world])
-
     def batches(self, spec: InputSpec, batch_size: int = 64) -> Iterator[Batch]:
         """Batches in order; a bad image raises `InputError` naming it, or with `skip_bad_images` is
         dropped from this set (so `labels` and later passes match what was seen)."""
         n_batches = -(-len(self) // batch_size)
         workers = min(self.options.worker_count(), n_batches) if len(self) > batch_size else 0
         self.workers_used = workers
-        loader = DataLoader(
-            FileDataset(self.entries, spec),
-            batch_size=batch_size,
-            shuffle=False,
-            num_workers=workers,
-            collate_fn=collate,
-            persistent_workers=False,
-            prefetch_factor=2 if workers else None,
+        loader = make_loader(
+            FileDataset(self.entries, spec), batch_size=batch_size, workers=workers, collate_fn=collate
         )
         bad: list[int] = []
         for batch in loader:
