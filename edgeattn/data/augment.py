@@ -104,6 +104,7 @@ class AugmentedFiles(Dataset):
 
     def __init__(self, entries: list[Entry], spec: InputSpec) -> None:
         self.entries, self.spec = entries, spec
+        self.transform = timm_train_transform(spec)  # here, so forked workers inherit timm's import
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -112,7 +113,7 @@ class AugmentedFiles(Dataset):
         i, seed = key
         path, label = self.entries[i]
         try:
-            return seeded(seed, timm_train_transform(self.spec), decode_rgb(path)), label, path, ""
+            return seeded(seed, self.transform, decode_rgb(path)), label, path, ""
         except Exception as exc:  # noqa: BLE001  any failure to decode is a bad file, named by the caller
             return torch.zeros(3, *self.spec.size), label, path, f"{type(exc).__name__}: {exc}"
 
@@ -122,6 +123,7 @@ class AugmentedImages(Dataset):
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, spec: InputSpec) -> None:
         self.images, self.labels, self.spec = images, labels, spec
+        self.transform = timm_train_transform(spec)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -131,7 +133,7 @@ class AugmentedImages(Dataset):
 
         i, seed = key
         img = Image.fromarray(self.images[i].permute(1, 2, 0).numpy())
-        return seeded(seed, timm_train_transform(self.spec), img), self.labels[i]
+        return seeded(seed, self.transform, img), self.labels[i]
 
 
 def training_dataset(data: ImageSet | FileSet, spec: InputSpec, mode: str) -> Dataset:
