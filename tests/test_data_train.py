@@ -160,3 +160,15 @@ def test_batches_are_pinned_only_where_cuda_is(photos):
     assert batch.pixels.is_pinned() and batch.labels.is_pinned()
     x = batch.pixels.to("cuda", non_blocking=True)
     assert torch.equal(x.cpu(), batch.pixels)
+
+
+def test_augment_accepts_the_old_switch_and_refuses_unknown_values():
+    """Recipes written when `augment` was true/false keep working; anything else is refused."""
+    from pydantic import ValidationError
+
+    from edgeattn.train import TrainConfig
+
+    assert TrainConfig().augment == "auto"
+    assert TrainConfig(augment=True).augment == "auto" and TrainConfig(augment=False).augment == "none"
+    with pytest.raises(ValidationError):
+        TrainConfig(augment="flip")
