@@ -195,6 +195,35 @@ def test_corrupt_image_is_named_or_skipped(photos, tiny_ckpt, run_cli, tmp_path)
     assert report["load_images_per_s"] > 0 and report["model_images_per_s"] > 0
 
 
+@pytest.mark.parametrize("command", ["compare", "prune", "explain"])
+def test_commands_reading_labeled_data_take_the_data_flags(photos, tiny_ckpt, run_cli, tmp_path, command):
+    """compare, prune and explain read val like eval does: a bad file stops them naming it, and
+    --skip-bad-images --workers --classes reach the data layer."""
+    import shutil
+
+    root = tmp_path / "d"
+    shutil.copytree(photos, root)
+    (root / "val" / "flower" / "bad.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "classes.txt").write_text("china\nflower\n")
+    args = {
+        "compare": ["compare", tiny_ckpt, "--reference", tiny_ckpt, "--data", root],
+        "prune": ["prune", tiny_ckpt, "--data", root, "--ratio", "0.25", "--importance", "l1"],
+        "explain": ["explain", tiny_ckpt, "--data", root, "--images", "16"],
+    }[command]
+    args += {"compare": [], "prune": ["--out", tmp_path / "p.pt"], "explain": ["--out", tmp_path / "x"]}[
+        command
+    ]
+    code, stdout, stderr = run_cli(*args, "--workers", "1")
+    assert code == 2 and "bad.png" in stderr and len(stderr.strip().splitlines()) == 1, stdout + stderr
+    flags = ["--workers", "1", "--classes", tmp_path / "classes.txt", "--skip-bad-images"]
+    code, stdout, stderr = run_cli(*args, *flags)
+    assert code == 0, stdout + stderr
+    # --classes reaches the class map: one that lacks a class of the folder is refused.
+    (tmp_path / "one.txt").write_text("china\n")
+    code, _, stderr = run_cli(*args, "--classes", tmp_path / "one.txt", "--skip-bad-images")
+    assert code == 2 and "'flower'" in stderr, stderr
+
+
 @pytest.mark.slow  # the README's data section runs `quantize --calib DIR` in the default suite
 def test_quantize_calibrates_on_unlabeled_folder(photos, tiny_ckpt, run_cli, tmp_path):
     unlabeled = tmp_path / "unlabeled photos"

@@ -9,6 +9,7 @@ import typer
 from edgeattn.cli.common import JSON_OPTION, emit_json, print_table
 from edgeattn.cli.common import out as console
 from edgeattn.cli.options import with_config
+from edgeattn.data.config import DataConfig
 from edgeattn.explain.config import ExplainConfig
 
 
@@ -17,6 +18,7 @@ def register(app: typer.Typer) -> None:
 
 
 @with_config(ExplainConfig, flags={"heads": "--heads"})
+@with_config(DataConfig, param="data_options")
 def explain(
     ckpt: Path = typer.Argument(..., help="Checkpoint (.pt: FP32, pruned or INT8).", dir_okay=False),
     data: str = typer.Option(None, "--data", help="Data-set spec the images come from."),
@@ -34,6 +36,7 @@ def explain(
     ),
     json_out: Path = JSON_OPTION,
     config: ExplainConfig | None = None,
+    data_options: DataConfig | None = None,
 ) -> None:
     """Overlay heat maps (Grad-CAM, Grad-CAM++, attention, rollout) on images, with predicted and true
     class; --compare B explains a second checkpoint on the same images and classes.
@@ -44,7 +47,9 @@ def explain(
     from edgeattn.fileio import check_writable
 
     check_writable(out, folder=True)
-    report = explain_checkpoint(ckpt, data, out, config, files=image or [], compare=compare)
+    report = explain_checkpoint(
+        ckpt, data, out, config, files=image or [], compare=compare, data_options=data_options
+    )
     rows = [
         [i.name, i.true or "—", f"{i.predicted} {i.confidence:.0%}"]
         + ([i.predicted_b, f"{i.pearson:.3f}", f"{i.iou:.3f}"] if i.pearson is not None else [])

@@ -11,6 +11,7 @@ import typer
 from edgeattn.cli.common import JSON_OPTION, OUT_HELP, emit_json, print_table
 from edgeattn.cli.common import out as console
 from edgeattn.cli.options import with_config
+from edgeattn.data.config import DataConfig
 from edgeattn.prune.config import PruneConfig
 from edgeattn.reporting import fmt_count
 
@@ -43,6 +44,7 @@ def parse_macs(text: str | None) -> float | None:
     flags={"distill": "--distill/--no-distill"},
     parsers={"target_macs": (str, lambda text: parse_macs(text))},
 )
+@with_config(DataConfig, param="data_options")
 def prune(
     ckpt: Path = typer.Argument(..., help="Checkpoint to prune (edgeattn .pt).", dir_okay=False),
     data: str = typer.Option(
@@ -60,6 +62,7 @@ def prune(
     seed: int = typer.Option(0, "--seed"),
     json_out: Path = JSON_OPTION,
     config: PruneConfig | None = None,
+    data_options: DataConfig | None = None,
 ) -> None:
     """Remove whole attention heads so the model really gets smaller, then optionally fine-tune.
 
@@ -70,7 +73,9 @@ def prune(
 
     if json_out is not None:
         check_writable(json_out)
-    report = prune_checkpoint(ckpt, data, out, config, report_dir=report_dir, seed=seed)
+    report = prune_checkpoint(
+        ckpt, data, out, config, report_dir=report_dir, seed=seed, data_options=data_options
+    )
     render(report, out, report_dir is not None)
     emit_json(report.to_dict(), json_out)
 

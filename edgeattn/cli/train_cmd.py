@@ -34,7 +34,7 @@ def parse_options(pairs: list[str]) -> dict:
     return options
 
 
-@with_config(TrainConfig, flags={"augment": "--augment/--no-augment"})
+@with_config(TrainConfig)
 @with_config(DataConfig, param="data_options")
 def train(
     model: str = typer.Option(
@@ -57,9 +57,10 @@ def train(
     config: TrainConfig | None = None,
     data_options: DataConfig | None = None,
 ) -> None:
-    """Train a baseline with AdamW, cosine LR, label smoothing and light augmentation; or fine-tune a
-    checkpoint (--init), fully or with LoRA on the attention projections (--lora RANK; the adapters are
-    merged before saving, so the checkpoint is the plain model).
+    """Train a baseline with AdamW, cosine LR, label smoothing and augmentation (timm's train transform
+    on image folders and file lists; --augment chooses); or fine-tune a checkpoint (--init), fully or
+    with LoRA on the attention projections (--lora RANK; the adapters are merged before saving, so the
+    checkpoint is the plain model).
 
     Examples:
       edgeattn train --model mobilevit_xxs --data builtin:digits --input-size 64 --epochs 8 --out exported/mvit.pt

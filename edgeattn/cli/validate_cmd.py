@@ -175,6 +175,7 @@ def validate_command(
 
 
 @with_config(ArtifactSpec, **SPEC_OPTIONS)
+@with_config(DataConfig, param="data_options")
 @with_device
 def compare_command(
     artifacts: list[Path] = typer.Argument(
@@ -192,6 +193,7 @@ def compare_command(
     runtime: str = RUNTIME,
     device: DeviceConfig | None = None,
     spec: ArtifactSpec | None = None,
+    data_options: DataConfig | None = None,
 ) -> None:
     """Compare several artifacts of one model against its reference in one table.
 
@@ -219,6 +221,7 @@ def compare_command(
         runtime=runtime,
         device=device,
         spec=spec,
+        data_options=data_options,
     )
     from rich.markup import escape
 

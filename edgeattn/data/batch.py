@@ -16,3 +16,8 @@ class Batch:
     index: torch.Tensor
     seconds: float = 0.0  # decode + transform, summed over the batch's images (in its worker)
     bad: list[tuple[int, str, str]] = field(default_factory=list)  # (index, path, error)
+
+    def pin_memory(self) -> Batch:
+        """Called by the DataLoader's pinning thread (only where CUDA is: `data.loader`)."""
+        self.pixels, self.labels = self.pixels.pin_memory(), self.labels.pin_memory()
+        return self

@@ -61,10 +61,6 @@ class ImageSet:
         idx = torch.as_tensor(list(indices), dtype=torch.int64)
         return ImageSet(self.images[idx], self.labels[idx], self.classes, self.source, self.split)
 
-    def shard(self, rank: int, world: int) -> ImageSet:
-        idx = torch.arange(rank, len(self), world)
-        return ImageSet(self.images[idx], self.labels[idx], self.classes, self.source, self.split)
-
     def batches(self, spec: InputSpec, batch_size: int = 64) -> Iterator[Batch]:
         """The images in order, as they are (runners and `preprocess` resize them to the spec)."""
         for i in range(0, len(self), batch_size):

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from edgeattn.checkpoint import ModelHandle, class_names_of, load_checkpoint
+from edgeattn.data.config import DataConfig
 from edgeattn.errors import InputError
 from edgeattn.explain.config import ExplainConfig
 from edgeattn.explain.families import CAM_FAMILIES
@@ -97,8 +98,15 @@ def class_names(handle: ModelHandle, data_classes: list[str]) -> list[str]:
     return names or [f"class {i}" for i in range(n)]
 
 
-def load_inputs(handle: ModelHandle, data: str | None, files: list[Path], config: ExplainConfig) -> Inputs:
-    """The images to explain, resized and cropped exactly as the model's input spec says."""
+def load_inputs(
+    handle: ModelHandle,
+    data: str | None,
+    files: list[Path],
+    config: ExplainConfig,
+    options: DataConfig | None = None,
+) -> Inputs:
+    """The images to explain, resized and cropped exactly as the model's input spec says (`options`:
+    how a data set's images are read)."""
     from edgeattn.data import load_split
     from edgeattn.data.imageset import resize_uint8
 
@@ -106,12 +114,14 @@ def load_inputs(handle: ModelHandle, data: str | None, files: list[Path], config
     if files:
         from edgeattn.data import FileSet
 
-        pixels = FileSet([(str(f), -1) for f in files], [], source="--image").pixels(spec)
+        pixels = FileSet(
+            [(str(f), -1) for f in files], [], source="--image", options=options or DataConfig()
+        ).pixels(spec)
         images = pixels.float() / 255.0  # timm's eval transform, as for a data set
         return Inputs(images, [None] * len(files), [Path(f).name for f in files], [])
     if not data:
         raise InputError("nothing to explain", "give --data SPEC (with --images N) or --image FILE")
-    split = load_split(data, config.split, size=spec.size[0]).subset(config.images)
+    split = load_split(data, config.split, spec.size[0], options).subset(config.images)
     images = resize_uint8(split.pixels(spec), spec) / 255.0
     names = [f"{config.split}[{i}]" for i in range(len(split))]
     return Inputs(images, [int(v) for v in split.labels], names, list(split.classes))
@@ -153,14 +163,16 @@ def explain_checkpoint(
     config: ExplainConfig | None = None,
     files: list[Path] | None = None,
     compare: Path | str | None = None,
+    data_options: DataConfig | None = None,
     **overrides: Any,
 ) -> ExplainReport:
     """Explain `ckpt` on images of `data` (or `files`); with `compare`, explain that checkpoint on the
-    same images and classes and measure how alike the two maps are."""
+    same images and classes and measure how alike the two maps are. `data_options` say how images are
+    read (workers, class map, bad files)."""
     config = ExplainConfig.build(config, **overrides)
     METHODS.get(config.method)  # unknown method: did-you-mean, before any work
     handle = load_handle(Path(ckpt))
-    inputs = load_inputs(handle, data, list(files or []), config)
+    inputs = load_inputs(handle, data, list(files or []), config, data_options)
     names = class_names(handle, inputs.classes)
     inputs.head_labels = {k: list(v) for k, v in (handle.config.heads_kept or {}).items()}
     expl, probs = explain_batch(handle, inputs.images, None, config)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from edgeattn.checkpoint import ModelHandle, load_checkpoint, load_state_into, save_checkpoint
-from edgeattn.data import FileSet, ImageSet, load_split
+from edgeattn.data import DataConfig, FileSet, ImageSet, load_split
 from edgeattn.errors import InputError
 from edgeattn.evaluation import evaluate, predict_logits
 from edgeattn.fileio import check_writable
@@ -91,9 +91,11 @@ def _no_heads_error(handle: ModelHandle, path: str) -> InputError:
     )
 
 
-def _load_data(data: str, handle: ModelHandle, needs_scores: bool, pc: PruneConfig, seed: int) -> PruneData:
+def _load_data(
+    data: str, handle: ModelHandle, needs_scores: bool, pc: PruneConfig, seed: int, options: DataConfig | None
+) -> PruneData:
     size = handle.config.input_size
-    val = load_split(data, "val", size).subset(pc.val_size, seed)
+    val = load_split(data, "val", size, options).subset(pc.val_size, seed)
     if val.num_classes != handle.config.num_classes:
         raise InputError(
             f"the model predicts {handle.config.num_classes} classes but {data} has {val.num_classes}",
@@ -101,14 +103,14 @@ def _load_data(data: str, handle: ModelHandle, needs_scores: bool, pc: PruneConf
         )
     score = None
     if needs_scores:
-        calib = load_split(data, "calib", size).subset(pc.calib_size, seed)
+        calib = load_split(data, "calib", size, options).subset(pc.calib_size, seed)
         if len(calib) < MIN_SCORE_IMAGES:
             raise InputError(
                 f"the calibration split of {data} has {len(calib)} images; scoring heads needs at least {MIN_SCORE_IMAGES}",
                 "give a larger data set (or --importance l1 / random, which need no data)",
             )
         score = ScoreData(calib.to_model_input(handle.input_spec), calib.labels, pc.score_batch_size)
-    train = load_split(data, "train", size) if pc.finetune_epochs > 0 else None
+    train = load_split(data, "train", size, options) if pc.finetune_epochs > 0 else None
     return PruneData(score, val, train)
 
 
@@ -119,8 +121,10 @@ def prune_handle(
     *,
     seed: int = 0,
     source: str = "<model>",
+    data_options: DataConfig | None = None,
 ) -> tuple[ModelHandle, PruneReport]:
-    """Prune a loaded model; returns the pruned handle (config.heads_kept set) and the report."""
+    """Prune a loaded model; returns the pruned handle (config.heads_kept set) and the report.
+    `data_options` say how images are read (workers, class map, bad files)."""
     start = time.perf_counter()
     pc = config
     target = check_target(pc)
@@ -145,7 +149,7 @@ def prune_handle(
         pc.min_heads_per_block,
         macs_before,
     )
-    pdata = _load_data(data, handle, method.needs_data, pc, seed)
+    pdata = _load_data(data, handle, method.needs_data, pc, seed, data_options)
 
     original = original_head_counts(handle.config, teacher)
     kept = current_kept(handle.config, original)  # original indices, updated as heads go
@@ -302,6 +306,7 @@ def prune_checkpoint(
     *,
     report_dir: Path | str | None = None,
     seed: int = 0,
+    data_options: DataConfig | None = None,
     **overrides: Any,
 ) -> PruneReport:
     """Prune attention heads of `ckpt`, write the pruned checkpoint to `out`, return the report.
@@ -326,7 +331,7 @@ def prune_checkpoint(
         )  # never modify the caller's model
     else:
         handle, source = load_checkpoint(ckpt), str(ckpt)
-    pruned, report = prune_handle(handle, data, cfg, seed=seed, source=source)
+    pruned, report = prune_handle(handle, data, cfg, seed=seed, source=source, data_options=data_options)
     report.out = str(out)
     save_checkpoint(pruned, out)
     report.files["checkpoint"] = str(out)

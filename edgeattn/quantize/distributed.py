@@ -1,4 +1,5 @@
-"""torch.distributed for QAT under `torchrun`: DDP over gloo, sharded data, rank 0 writes files.
+"""torch.distributed for QAT under `torchrun`: DDP over gloo, data sharded by a `DistributedSampler`
+(edgeattn.train.loop.training_sampler), rank 0 writes files.
 
 Training runs on CPU tensors (edgeattn.train.fit keeps data and model on the CPU), so the backend is
 gloo even where GPUs exist; NCCL needs CUDA tensors and would only pay off once fit() moves batches to

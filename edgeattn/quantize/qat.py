@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from torch import nn
 
 from edgeattn.data.imageset import ImageSet
+from edgeattn.data.stream import FileSet
 from edgeattn.models.config import InputSpec
 from edgeattn.quantize.distributed import DistContext, ddp_wrapper
 from edgeattn.train import TrainConfig, fit
@@ -28,7 +29,7 @@ from edgeattn.train import TrainConfig, fit
 def run_qat(
     model: nn.Module,
     teacher: nn.Module,
-    train_set: ImageSet,
+    train_set: ImageSet | FileSet,
     spec: InputSpec,
     *,
     epochs: int,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from edgeattn.config import StageConfig
 
 
 class TrainConfig(StageConfig):
-    """Train (or distil) with AdamW, a cosine schedule with warm-up, label smoothing, light augmentation."""
+    """Train (or distil) with AdamW, a cosine schedule with warm-up, label smoothing, augmentation."""
 
     epochs: int = Field(
         8, ge=1, le=1000, description="Training epochs (AdamW, cosine schedule, label smoothing)."
@@ -27,7 +28,10 @@ class TrainConfig(StageConfig):
         0.7, ge=0, le=1, description="Weight of the distillation term when there is a teacher."
     )
     distill_temperature: float = Field(2.0, gt=0, le=100, description="Distillation temperature.")
-    augment: bool = Field(True, description="Random translation and brightness/contrast jitter.")
+    augment: Literal["auto", "timm", "light", "none"] = Field(
+        "auto",
+        description="Augmentation: timm (timm's train transform for the model's input: random resized crop, flip, colour jitter), light (random shift, brightness/contrast), none; auto: timm for image folders and file lists, light for builtin sets and .npz.",
+    )
     init: Path | None = Field(
         None,
         description="Fine-tune: start from this checkpoint's weights and architecture (a new classifier when the data's classes differ).",
@@ -44,3 +48,9 @@ class TrainConfig(StageConfig):
         le=4096,
         description="LoRA scaling alpha (the update is scaled by alpha/rank) [default 2×rank].",
     )
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _augment_switch(cls, value: object) -> object:
+        """Recipes written when `augment` was a switch: true is `auto`, false is `none`."""
+        return {True: "auto", False: "none"}.get(value, value) if isinstance(value, bool) else value

@@ -1,9 +1,11 @@
-"""The training loop of classifiers on an ImageSet (training, distillation; evaluation lives in edgeattn.evaluation).
+"""The training loop of classifiers on an ImageSet or FileSet (training, distillation; evaluation lives
+in edgeattn.evaluation).
 
 One loop serves baseline training, recovery fine-tuning after pruning and QAT: AdamW, cosine schedule
-with a short warm-up, label smoothing, light augmentation (random translation and brightness/contrast
-jitter — no flips: digits and text are not mirror-symmetric), and optional knowledge distillation from
-a teacher (Hinton et al. 2015: KL at temperature T, scaled by T^2).
+with a short warm-up, label smoothing, augmentation (`TrainConfig.augment`: timm's own train transform
+on image files, `edgeattn.data.augment`; on the in-memory sets light random translation and
+brightness/contrast jitter — no flips: digits and text are not mirror-symmetric), and optional
+knowledge distillation from a teacher (Hinton et al. 2015: KL at temperature T, scaled by T^2).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import Dataset, DistributedSampler, RandomSampler, Sampler
 
+from edgeattn.data.augment import EpochSeeded, resolve_augment, training_dataset
 from edgeattn.data.imageset import ImageSet
+from edgeattn.data.loader import make_loader
 from edgeattn.data.stream import FileSet
 from edgeattn.models.config import InputSpec
 from edgeattn.progress import make_progress
@@ -41,6 +45,20 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     scale = 1.0 + 0.2 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
     shift = 0.2 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
     return out * scale + shift
+
+
+def training_sampler(
+    ds: Dataset, gen: torch.Generator, seed: int, mode: str, world: tuple[int, int] | None
+) -> Sampler:
+    """Shuffled indices: from `gen` on one process; under torchrun (`world` = (rank, world size)) a
+    `DistributedSampler` seeded by `seed` (disjoint shards, reshuffled by `set_epoch`). With timm's
+    augmentation each index comes with its image's seed (`EpochSeeded`)."""
+    if world is not None:
+        rank, size = world
+        base: Sampler = DistributedSampler(ds, num_replicas=size, rank=rank, shuffle=True, seed=seed)
+    else:
+        base = RandomSampler(ds, generator=gen)
+    return EpochSeeded(base, seed) if mode == "timm" else base
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -81,25 +99,29 @@ def fit(
     `train_checkpoint`; here the teacher is the loaded module.)
 
     `wrap_model` (e.g. DDP) wraps the module used for the forward pass; `sampler_world` = (rank, world)
-    shards the data for distributed training.
+    shards the data for distributed training (`training_sampler`).
     """
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
-    if sampler_world is not None:
-        data = data.shard(*sampler_world)
-    ds = data.tensor_dataset(spec)
-    workers = min(data.loader_workers, max(1, len(ds) // cfg.batch_size)) if len(ds) > cfg.batch_size else 0
-    loader = DataLoader(
+    mode = resolve_augment(cfg.augment, data)
+    ds = training_dataset(data, spec, mode)
+    sampler = training_sampler(ds, gen, seed, mode, sampler_world)
+    n = len(sampler)
+    workers = min(data.loader_workers, max(1, n // cfg.batch_size)) if n > cfg.batch_size else 0
+    # Files decode in workers; the order (from `gen` or the distributed sampler's seed) and, with timm's
+    # augmentation, each image's own seed (`EpochSeeded`) decide the batches: same seed, same bytes.
+    loader = make_loader(
         ds,
         batch_size=cfg.batch_size,
-        shuffle=True,
-        drop_last=len(ds) > cfg.batch_size,
-        generator=gen,
-        num_workers=workers,
-        collate_fn=getattr(
-            ds, "collate", None
-        ),  # files: (x, y, undecodable files)  # files decode in workers; the transform is deterministic, so the order
-        persistent_workers=workers > 0,  # (from `gen`) alone decides the batches: same seed, same bytes
+        sampler=sampler,
+        drop_last=n > cfg.batch_size,
+        # The loader draws its workers' base seed from this generator once per iterator: per epoch
+        # without workers, once with persistent ones. For files it must not move the order, or the
+        # bytes would depend on --workers; in-memory sets keep the one generator they always had.
+        generator=gen if isinstance(data, ImageSet) else torch.Generator().manual_seed(seed),
+        workers=workers,
+        collate_fn=getattr(ds, "collate", None),  # files: (x, y, undecodable files)
+        persistent=True,
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
@@ -113,6 +135,8 @@ def fit(
     with make_progress() as progress:
         task = progress.add_task(description, total=total, status="")
         for epoch in range(cfg.epochs):
+            if isinstance(sampler, (DistributedSampler, EpochSeeded)):
+                sampler.set_epoch(epoch)
             model.train()
             seen, loss_sum, correct = 0, 0.0, 0
             for x, y, *bad in loader:
@@ -122,7 +146,7 @@ def fit(
                     continue
                 for group in opt.param_groups:
                     group["lr"] = cosine_lr(step, total, warmup, cfg.lr)
-                if cfg.augment:
+                if mode == "light":
                     x = augment_batch(x, gen)
                 logits = forward(x)
                 loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
@@ -145,6 +169,7 @@ def fit(
                 "epoch": epoch + 1,
                 "loss": loss_sum / max(1, seen),
                 "train_top1": 100.0 * correct / max(1, seen),
+                "images": seen,  # this process's (its shard's, under torchrun)
             }
             model.eval()
             if on_epoch_end is not None:

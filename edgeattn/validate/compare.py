@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeattn.byo import ArtifactSpec, artifact_manifest
+from edgeattn.data.config import DataConfig
 from edgeattn.device import Device, DeviceConfig, open_device
 from edgeattn.errors import InputError, UnavailableError
 from edgeattn.evaluation import topk_hits
@@ -148,10 +149,12 @@ def compare_artifacts(
     device: DeviceConfig | str | None = None,
     device_label: str | None = None,
     spec: ArtifactSpec | None = None,
+    data_options: DataConfig | None = None,
 ) -> CompareReport:
     """One reference run, then every artifact on `runtime` (default: its own), on `device` (default
     local); Δ columns are artifact minus reference. `spec` is the input spec of the artifacts without
-    a manifest (`edgeattn.byo`); artifacts with their own spec ignore it."""
+    a manifest (`edgeattn.byo`); artifacts with their own spec ignore it. `data_options` say how
+    images are read (workers, class map, bad files)."""
     if not artifacts:
         raise InputError(
             "no artifacts to compare",
@@ -159,7 +162,9 @@ def compare_artifacts(
         )
     manifests = [(Path(p), artifact_manifest(p, spec, refuse_unused=False)) for p in artifacts]
     with open_device(device, label=device_label) as dev:
-        return _compare_on(dev, manifests, Path(reference), data, split, limit, gates, threads, runtime)
+        return _compare_on(
+            dev, manifests, Path(reference), data, split, limit, gates, threads, runtime, data_options
+        )
 
 
 def _compare_on(
@@ -172,6 +177,7 @@ def _compare_on(
     gates: Gates | None,
     threads: int | None,
     runtime: str | None,
+    data_options: DataConfig | None = None,
 ) -> CompareReport:
     start = time.perf_counter()
     reference = Path(reference)
@@ -186,7 +192,7 @@ def _compare_on(
                 opened.append((path, None, exc.one_line(), []))
                 continue
             opened.append((path, runner, None, check_compatible(runner, ref_runner, path, reference)))
-        dataset = load_eval_set(data, split, ref_runner, reference, limit)
+        dataset = load_eval_set(data, split, ref_runner, reference, limit, data_options)
         ref_logits = stream_runner(ref_runner, dataset, f"reference {reference.name}").logits
         ref_info = runner_info(ref_runner, reference)
 
