@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeattn.bench.interleave import time_interleaved
 from edgeattn.bench.stats import FASTER, SAME, SLOWER, speed_ratio_interval
+from edgeattn.interleave import time_interleaved
 
 
 def test_consistently_faster_variant_gets_an_interval_above_one():

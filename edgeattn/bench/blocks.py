@@ -65,8 +65,8 @@ def attention_block_latency(
     full_ckpt: Path, pruned_ckpt: Path, images: Any, *, rounds: int, turn_seconds: float, seed: int = 0
 ) -> dict[str, Any]:
     """Interleaved timing of the attention blocks of both models: medians, per-round ratio interval."""
-    from edgeattn.bench.interleave import time_interleaved
     from edgeattn.bench.stats import speed_ratio_interval
+    from edgeattn.interleave import time_interleaved
 
     full, full_facts = captured_block_calls(full_ckpt, images)
     pruned, pruned_facts = captured_block_calls(pruned_ckpt, images)

@@ -10,20 +10,13 @@ its own clock, so the round trip from Python to the page is not counted either.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
+from edgeattn.interleave import wallclock_timer  # one wall clock for every CPU timing
 from edgeattn.registry import Registry
 
 Timer = Callable[[Callable[[], Any]], float]  # runs fn once, returns milliseconds
-
-
-def wallclock_timer(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter_ns()
-    fn()
-    return (time.perf_counter_ns() - start) / 1e6
-
 
 TimerFactory = Callable[[Any], Timer]
 TIMERS: Registry[TimerFactory] = Registry("timer")

@@ -179,9 +179,10 @@ def _run(
 
         timer = PLACEMENT_TIMERS.get(cfg.placement_timer)()
         timing = TimingSize.of(handle, cfg.placement_size)
+        graph = model_graph(fp32, calib[:1])  # the graph the plan's op names come from
         found = measure_groups(
             timing.int8(qmodel),
-            model_graph(fp32, calib[:1]),  # the graph the plan's op names come from
+            graph,
             plan,
             timing.shape,
             timer,
@@ -190,8 +191,11 @@ def _run(
         )
         groups = found.groups
         measured_float.update(found.keep_float)
-        if measured_float:
-            plan, qmodel = requantize({})
+        if measured_float:  # ship the graph that was timed (see without_float_groups)
+            from edgeattn.quantize.measured import without_float_groups
+
+            qmodel = without_float_groups(qmodel, graph, plan, set(found.keep_float))
+            plan = plan_for(fp32, calib[:1], policy, ignored, measured_float)
     ptq_top1 = top1(qmodel)
     budget = None
     if cfg.max_drop is not None:
@@ -316,7 +320,7 @@ def _verdict(
     seconds = max(cfg.placement_budget * (1 - GROUP_SHARE), left)
     from edgeattn.progress import make_progress
 
-    int8 = quantized_onnx(exportable_copy(qmodel), shape)
+    int8 = quantized_onnx(exportable_copy(qmodel), shape, dynamic_batch=True)  # as exported
     reference = fp32_onnx(fp32, shape)
     with make_progress() as progress:
         task = progress.add_task("INT8 vs FP32", total=None, status="interleaved rounds")

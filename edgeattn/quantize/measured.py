@@ -5,16 +5,21 @@ neighbours (a fused int8 conv needs int8 inputs and outputs; every break costs Q
 changes), so a rule of thumb like the 256-MACs threshold is right on one CPU and wrong on another.
 This times it instead: every conv and linear layer is a candidate (PTQ quantizes them all), the
 candidates are grouped by kind and stage (convs, depthwise convs, attention / MLP linears, head; per
-stage), and for each group in turn the current model is timed against the same model with only that
-group's Q/DQ removed (interleaved rounds, batch 1, `timing.PLACEMENT_TIMERS`). A group stays INT8
-only where that is faster; the next group is timed in the model that decision left (greedy, in
-context). The variants are exported from the NNCF model with the group's quantizers disabled, so no
-ONNX names need matching; the final model is re-quantized with the float groups in NNCF's ignored
-scope, like `--max-drop` does, so its Q/DQ are exactly where the decisions say.
+stage, and by the rule of thumb's decision). The search starts from the rule-of-thumb placement
+(thin and depthwise convs float, the rest INT8), and for each group in turn the current model is
+timed against the same model with that group flipped (INT8 <-> float; interleaved rounds, batch 1,
+`timing.PLACEMENT_TIMERS`). The flip stays only where it was faster; the next group is timed in the
+model that decision left (greedy, in context), so the result is never a measured step back from the
+rules. Starting from "everything INT8" instead was measured worse: efficientformer_l1 at 224² ended
+at 1.27x FP32 where the rules give 1.41x (coarse groups under a short budget mixed thin and wide
+1x1 convs). The variants are exported from the NNCF model with the group's quantizers disabled, so no
+ONNX names need matching; the final model is that same NNCF model with the float groups' quantizers
+deleted (`without_float_groups`), so what is saved is exactly the graph that was timed.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import statistics
 import tempfile
@@ -59,6 +64,11 @@ AGNOSTIC_OPS = frozenset(
         "repeat",
     }
 )
+# Timed graphs have a dynamic batch axis like every exported artifact: with a static batch of 1
+# onnxruntime rewrites MatMul+Add into Gemm before its QDQ fusion, so the int8 linears of a static
+# graph ran as float Gemm behind per-run weight DequantizeLinear (efficientformer_l1 at 224²: 32 ms,
+# where the exported INT8 model runs 18 ms), and the placement decisions followed that artefact.
+DEPLOYED_BATCH = (1, None)
 MAX_GROUPS = 14  # more (kind, stage) groups than this (or than the budget allows): group by kind only
 ORDER = ("depthwise conv", "conv", "1x1 conv", "attention", "mlp", "linear", "head")
 _ROLES = (
@@ -113,12 +123,22 @@ class LayerGroup:
         return {layer.name for layer in self.layers}
 
 
-def group_layers(model: nn.Module, plan: Plan, max_groups: int = MAX_GROUPS) -> list[LayerGroup]:
+def group_layers(
+    model: nn.Module, plan: Plan, max_groups: int = MAX_GROUPS, policy: PlacementPolicy | None = None
+) -> list[LayerGroup]:
     """The INT8 layers of `plan` grouped by (kind, stage), or by kind alone when that makes more than
-    `max_groups` (at most MAX_GROUPS);
+    `max_groups` (at most MAX_GROUPS), and split by `policy`'s rule-of-thumb decision (a group's
+    layers start float or INT8 together: "1x1 conv (thin)" holds those the rule keeps float);
     ordered so the kinds most often slower in INT8 (depthwise, thin convs) are timed first."""
     modules = dict(model.named_modules())
-    keyed = [(layer_kind(p.name, modules[p.name]), stage_of(p.name), p) for p in plan.int8_layers]
+
+    def kind_of(p: LayerPlan) -> str:
+        kind = layer_kind(p.name, modules[p.name])
+        if policy is not None and not policy.layer_decision(modules[p.name])[0]:
+            kind += " (thin)" if "depthwise" not in kind else ""
+        return kind
+
+    keyed = [(kind_of(p), stage_of(p.name), p) for p in plan.int8_layers]
     by_stage = len({(k, s) for k, s, _ in keyed}) <= min(max_groups, MAX_GROUPS)
     groups: dict[tuple[str, str], LayerGroup] = {}
     for kind, stage, p in keyed:
@@ -126,7 +146,7 @@ def group_layers(model: nn.Module, plan: Plan, max_groups: int = MAX_GROUPS) -> 
         groups.setdefault(key, LayerGroup(*key)).layers.append(p)
 
     def rank(g: LayerGroup) -> tuple[int, int]:
-        base = next((i for i, k in enumerate(ORDER) if g.kind.endswith(k)), len(ORDER))
+        base = next((i for i, k in enumerate(ORDER) if g.kind.replace(" (thin)", "").endswith(k)), len(ORDER))
         return base, [p.name for p in plan.int8_layers].index(g.layers[0].name)
 
     return sorted(groups.values(), key=rank)
@@ -184,13 +204,31 @@ def variant_onnx(
     module = exportable_copy(qmodel)
     for q in float_quantizers(module, graph, plan, float_layers):
         q.disable_quantization()
-    return quantized_onnx(module, input_shape)
+    return quantized_onnx(module, input_shape, dynamic_batch=True)  # as exported (see DEPLOYED_BATCH)
+
+
+def without_float_groups(qmodel: nn.Module, graph: Any, plan: Plan, float_layers: set[str]) -> nn.Module:
+    """A copy of `qmodel` with the quantizers of `float_layers` deleted (not disabled, so a saved
+    checkpoint has them gone too): exactly the graph `variant_onnx` timed for these decisions.
+
+    Re-quantizing with the float layers in NNCF's ignored scope instead moves other quantizers (NNCF
+    propagates them differently around an ignored layer): measured on efficientformer_l1 at 224², that
+    model's GELUs no longer fused on onnxruntime and it ran 29 ms where the timed variant ran 16 ms."""
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+
+    module = copy.deepcopy(qmodel)
+    doomed = {id(q) for q in float_quantizers(module, graph, plan, float_layers)}
+    storage = get_hook_storage(module)
+    for name, hook in list(storage.named_hooks(remove_duplicate=False)):
+        if id(hook) in doomed:
+            storage.delete_hook(name)
+    return module
 
 
 def fp32_onnx(module: nn.Module, input_shape: tuple[int, ...]) -> onnx.ModelProto:
     with tempfile.TemporaryDirectory(prefix="edgeattn-fp32-") as tmpdir:
         path = Path(tmpdir) / "fp32.onnx"
-        torch_to_onnx(module.eval(), path, input_shape=input_shape, opset=17)
+        torch_to_onnx(module.eval(), path, input_shape=input_shape, opset=17, dynamic_batch=DEPLOYED_BATCH)
         return onnx.load(str(path))
 
 
@@ -209,56 +247,62 @@ def measure_groups(
     seconds: float,
     fallback: PlacementPolicy,
 ) -> GroupOutcome:
-    """Decide each group of `plan`'s INT8 layers by timing (greedy, in context; see the module
-    docstring). Groups not reached within `seconds` take `fallback`'s rule-of-thumb decision."""
+    """Decide each group of `plan`'s layers by timing (greedy, in context; see the module docstring).
+
+    The search starts from `fallback`'s rule-of-thumb placement (its thin and depthwise convs float,
+    the rest INT8) and flips a group only where the flipped model was faster, so it can only improve on
+    the rules; groups not reached within `seconds` keep the rule's decision."""
     modules = dict(qmodel.named_modules())
     start = time.perf_counter()
     end = start + seconds
-    floats: set[str] = set()
-    keep: dict[str, str] = {}
+    rule_float = {p.name for p in plan.int8_layers if not fallback.layer_decision(modules[p.name])[0]}
+    floats: set[str] = set(rule_float)
     decisions: list[GroupDecision] = []
     current = variant_onnx(qmodel, graph, plan, floats, input_shape)
     # Per (kind, stage) where the budget allows an export and a few timing rounds for each; else per kind.
     per_group = 2 * (time.perf_counter() - start) + 1.0
-    groups = group_layers(qmodel, plan, max_groups=max(1, int(seconds // per_group)))
+    groups = group_layers(qmodel, plan, max_groups=max(1, int(seconds // per_group)), policy=fallback)
+    timer.time([current], min(3.0, 0.05 * seconds), min_rounds=2, max_rounds=3)  # warm-up, discarded
+    why: dict[str, str] = {}
     with make_progress() as progress:
         task = progress.add_task("measured placement", total=len(groups), status="")
         for i, g in enumerate(groups):
             progress.update(task, status=g.name)
             left = end - time.perf_counter()
             row = {"group": g.name, "kind": g.kind, "stage": g.stage, "layers": sorted(g.layer_names)}
+            was_int8 = not (g.layer_names & floats)
             if left <= 0:
-                policy_float = {p.name for p in g.layers if not fallback.layer_decision(modules[p.name])[0]}
-                for name in policy_float:
-                    keep[name] = f"--placement-budget spent before {g.name} was timed; {fallback.name} policy"
-                floats |= policy_float
-                kept = "float" if policy_float == g.layer_names else ("int8" if not policy_float else "mixed")
+                for name in g.layer_names & floats:
+                    why[name] = f"--placement-budget spent before {g.name} was timed; {fallback.name} policy"
                 decisions.append(
                     GroupDecision(
                         **row,
                         int8_ms=None,
                         float_ms=None,
                         speedup=None,
-                        kept=kept,
+                        kept="int8" if was_int8 else "float",
                         note="not timed (budget spent): the rule-of-thumb policy decided",
                     )
                 )
                 progress.update(task, advance=1)
                 continue
             t0 = time.perf_counter()
-            candidate = variant_onnx(qmodel, graph, plan, floats | g.layer_names, input_shape)
+            flipped = floats ^ g.layer_names
+            candidate = variant_onnx(qmodel, graph, plan, flipped, input_shape)
             export_s = time.perf_counter() - t0
             remaining = len(groups) - i
             share = max(0.3, (end - time.perf_counter() - export_s * (remaining - 1)) / remaining)
             times = timer.time([current, candidate], share)
-            int8_ms, float_ms = statistics.median(times[0]), statistics.median(times[1])
-            ratio = paired_ratio(times[1], times[0])  # > 1: the group is faster in INT8
+            int8_times, float_times = (times[0], times[1]) if was_int8 else (times[1], times[0])
+            int8_ms, float_ms = statistics.median(int8_times), statistics.median(float_times)
+            ratio = paired_ratio(float_times, int8_times)  # > 1: the group is faster in INT8
             kept = "int8" if ratio.median >= 1.0 else "float"
-            if kept == "float":
-                floats |= g.layer_names
-                current = candidate
-                for name in g.layer_names:
-                    keep[name] = (
+            if (kept == "int8") != was_int8:
+                floats, current = flipped, candidate
+            for name in g.layer_names:
+                why.pop(name, None)
+                if kept == "float":
+                    why[name] = (
                         f"measured: {g.name} in float {float_ms:.2f} ms < INT8 {int8_ms:.2f} ms (whole model)"
                     )
             decisions.append(
@@ -270,6 +314,7 @@ def measure_groups(
                     interval=[round(ratio.low, 3), round(ratio.high, 3)],
                     rounds=len(times[0]),
                     kept=kept,
+                    note="" if was_int8 else "float by the rule of thumb; timed INT8",
                 )
             )
             progress.update(task, advance=1)
@@ -279,9 +324,8 @@ def measure_groups(
         best = max(range(len(decisions)), key=lambda i: decisions[i].speedup or 0.0)
         decisions[best].kept = "int8"
         decisions[best].note = "slower in INT8 too, kept so an INT8 model exists (FP32 is recommended)"
-        for name in decisions[best].layers:
-            keep.pop(name, None)
-    return GroupOutcome(keep, decisions)
+        floats -= set(decisions[best].layers)
+    return GroupOutcome({name: why.get(name, f"{fallback.name} policy") for name in floats}, decisions)
 
 
 def final_verdict(

@@ -1,7 +1,8 @@
 """Interleaved timing of ONNX variants, for the measured placement (`--placement measured`).
 
-Variants are timed in rounds in one process: each round runs every variant once (in a rotating order),
-so a load spike on a shared machine hits all of them alike, and ratios are taken per round (paired)
+Variants are timed in rounds in one process (`edgeattn.interleave.time_interleaved`, the standing
+benchmark's timer): each round runs every variant for a short turn (in a shuffled order), so a load
+spike on a shared machine hits all of them alike, and ratios are taken per round (paired)
 with a bootstrap 95 % interval over rounds. Where the models run is a `PlacementTimer` in
 `PLACEMENT_TIMERS` (`local`: onnxruntime CPU in this process); a device runner can register another
 timer with the same `time` method and the placement code does not change.
@@ -9,7 +10,6 @@ timer with the same `time` method and the placement code does not change.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -46,6 +46,8 @@ class LocalOrtTimer:
 
     threads: int = 2
     warmup: int = 2
+    turn_seconds: float = 0.15  # how long each model runs per turn (k runs, k fixed after the warm-up)
+    settle_s: float = 0.05  # untimed pause between turns
     name: str = "local"
 
     def describe(self) -> str:
@@ -61,27 +63,32 @@ class LocalOrtTimer:
         max_rounds: int = 40,
         on_round: Callable[[int], None] | None = None,
     ) -> list[list[float]]:
+        """Per-round median milliseconds of each model, from `edgeattn.interleave.time_interleaved`
+        (the standing benchmark's timer): each turn runs one model for about `turn_seconds`, in a
+        shuffled order, with a pause between turns so the previous session's spinning worker threads
+        park first. One call per turn, alternating sessions (this timer's first form) measured
+        efficientformer_l1 at 224² 1.8x slower (FP32 47 vs 26 ms), because the sessions' spinning
+        thread pools then compete, and the group decisions followed that noise."""
+        from edgeattn.interleave import time_interleaved, wallclock_timer
         from edgeattn.onnx.ort import session
 
         sessions = [session(m, self.threads) for m in models]
-        feeds = [_feed(s) for s in sessions]
-        for s, f in zip(sessions, feeds, strict=True):
-            for _ in range(self.warmup):
-                s.run(None, f)
-        times: list[list[float]] = [[] for _ in models]
-        start = time.perf_counter()
-        for r in range(max_rounds):
-            order = list(range(len(models)))
-            order = order[r % len(order) :] + order[: r % len(order)]
-            for i in order:
-                t0 = time.perf_counter()
-                sessions[i].run(None, feeds[i])
-                times[i].append((time.perf_counter() - t0) * 1e3)
-            if on_round is not None:
-                on_round(r + 1)
-            if r + 1 >= min_rounds and time.perf_counter() - start >= seconds:
-                break
-        return times
+        runs = {str(i): (lambda s=s, f=_feed(s): s.run(None, f)) for i, s in enumerate(sessions)}
+        one_ms = []
+        for fn in runs.values():  # one warm-up run, then one timed run to size the rounds
+            fn()
+            one_ms.append(wallclock_timer(fn))
+        per_round_s = sum(max(self.turn_seconds, ms / 1e3) + self.settle_s for ms in one_ms)
+        rounds = int(min(max_rounds, max(min_rounds, seconds // max(per_round_s, 1e-3))))
+        result = time_interleaved(
+            runs,
+            rounds=max(2, rounds),
+            turn_seconds=self.turn_seconds,
+            warmup=self.warmup,
+            settle_s=self.settle_s,
+            progress=on_round,
+        )
+        return [result.round_median_ms[name] for name in runs]
 
 
 def _feed(sess) -> dict[str, np.ndarray]:
