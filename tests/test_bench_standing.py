@@ -91,8 +91,14 @@ def test_standing_benchmark_runs_on_a_tiny_model(tmp_path):
     )
     settings = StandingSettings(batches=(1, 2), threads=1, warmup=1, seconds=0.1, min_iters=3, calib_eval=32, calib_deploy=8,
                                 prune_finetune_epochs=0, rounds=3, turn_seconds=0.01, block_rounds=3,
-                                block_turn_seconds=0.01)  # fmt: skip
+                                block_turn_seconds=0.01, placement_budget=5)  # fmt: skip
     summary = run_standing(tmp_path, (tiny,), settings, log=lambda msg: None)
+    assert json.loads((tmp_path / "attn_vgg11.json").read_text())["edgeattn_placement"]["input_shape"] == [
+        1,
+        3,
+        64,
+        64,
+    ]
     for name in ("attn_vgg11.json", "standing.json", "bench.png", "README-table.md"):
         assert (tmp_path / name).exists(), name
     result = json.loads((tmp_path / "attn_vgg11.json").read_text())

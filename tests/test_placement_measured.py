@@ -319,3 +319,14 @@ def test_timing_size_rebuilds_models_with_resized_attention_biases(trained):
         assert resized(torch.zeros(timing.shape)).shape == (1, 10)
     native = TimingSize.of(handle, handle.input_spec.size[0])
     assert native.size is None and native.fp32(handle.module) is handle.module
+
+
+def test_timed_graphs_have_the_exported_dynamic_batch(trained):
+    """The placement times graphs shaped like the exported artifact (dynamic batch): with a static batch
+    of 1 onnxruntime fuses MatMul+Add into Gemm before its QDQ fusion and int8 linears run as float."""
+    from edgeattn.quantize.measured import fp32_onnx
+
+    handle = load_checkpoint(trained(KEY))
+    model = fp32_onnx(handle.module, tuple(handle.input_spec.shape(1)))
+    batch = model.graph.input[0].type.tensor_type.shape.dim[0]
+    assert batch.dim_param and not batch.dim_value

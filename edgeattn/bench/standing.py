@@ -95,16 +95,16 @@ STANDING_MODELS = (
 class StandingSettings:
     batches: tuple[int, ...] = (1, 8)
     threads: int = 2
-    warmup: int = 3
-    seconds: float = 1.5  # fresh-process pass (batch 8, peak RSS): time budget per artifact and batch size
-    min_iters: int = 3
-    rounds: int = 15  # interleaved rounds at the smallest batch size (the ratios' intervals come from these)
+    warmup: int = 2
+    seconds: float = 1.0  # fresh-process pass (batch 8, peak RSS): time budget per artifact and batch size
+    min_iters: int = 2
+    rounds: int = 12  # interleaved rounds at the smallest batch size (the ratios' intervals come from these)
     turn_seconds: float = 0.25  # how long each variant runs per round
-    block_rounds: int = 10  # the same for the attention blocks alone, before/after pruning
+    block_rounds: int = 8  # the same for the attention blocks alone, before/after pruning
     block_turn_seconds: float = 0.1
     calib_eval: int = 300
     calib_deploy: int = 16
-    placement_budget: float = 60.0  # edgeattn's --placement measured, per model, at the deployment size
+    placement_budget: float = 30.0  # edgeattn's --placement measured, per model, at the deployment size
     prune_finetune_epochs: int = 1
     seed: int = 0
 

@@ -41,7 +41,7 @@ class ModelPlan:
     calib_eval: int = 300  # calibration images for the accuracy copy (both INT8 tools: the same images)
     calib_deploy: int = 32  # the peer tool's latency copy (it cannot move its scales to another resolution)
     max_batch: int = 8
-    placement_budget: float = 60.0  # seconds edgeattn's measured placement times groups at deploy_size
+    placement_budget: float = 30.0  # seconds edgeattn's measured placement times groups at deploy_size
     prune_finetune_epochs: int = 1
     seed: int = 0
     transformer: bool = False  # NNCF's peer quantizes it with model_type=TRANSFORMER
