@@ -8,9 +8,9 @@ candidates are grouped by kind and stage (convs, depthwise convs, attention / ML
 stage, and by the rule of thumb's decision). The search starts from the rule-of-thumb placement
 (thin and depthwise convs float, the rest INT8), and for each group in turn the current model is
 timed against the same model with that group flipped (INT8 <-> float; interleaved rounds, batch 1,
-`timing.PLACEMENT_TIMERS`). The flip stays only where it was faster; the next group is timed in the
-model that decision left (greedy, in context), so the result is never a measured step back from the
-rules. Starting from "everything INT8" instead was measured worse: efficientformer_l1 at 224² ended
+`timing.PLACEMENT_TIMERS`). The flip stays only where it was measurably faster (the 95 % interval
+of the paired ratio excludes 1.0); the next group is timed in the model that decision left (greedy,
+in context), so the result is never a measured step back from the rules. Starting from "everything INT8" instead was measured worse: efficientformer_l1 at 224² ended
 at 1.27x FP32 where the rules give 1.41x (coarse groups under a short budget mixed thin and wide
 1x1 convs). The variants are exported from the NNCF model with the group's quantizers disabled, so no
 ONNX names need matching; the final model is that same NNCF model with the float groups' quantizers
@@ -296,7 +296,10 @@ def measure_groups(
             int8_times, float_times = (times[0], times[1]) if was_int8 else (times[1], times[0])
             int8_ms, float_ms = statistics.median(int8_times), statistics.median(float_times)
             ratio = paired_ratio(float_times, int8_times)  # > 1: the group is faster in INT8
-            kept = "int8" if ratio.median >= 1.0 else "float"
+            # Flip only where the flip is measurably faster (its 95 % interval excludes 1.0); a
+            # difference within the noise keeps the rules' decision.
+            flip = ratio.high < 1.0 if was_int8 else ratio.low > 1.0
+            kept = ("float" if was_int8 else "int8") if flip else ("int8" if was_int8 else "float")
             if (kept == "int8") != was_int8:
                 floats, current = flipped, candidate
             for name in g.layer_names:
@@ -304,6 +307,9 @@ def measure_groups(
                 if kept == "float":
                     why[name] = (
                         f"measured: {g.name} in float {float_ms:.2f} ms < INT8 {int8_ms:.2f} ms (whole model)"
+                        if flip
+                        else f"measured: {g.name} not faster in INT8 ({ratio.median:.2f}x, 95 % "
+                        f"{ratio.low:.2f}–{ratio.high:.2f}); {fallback.name} rule keeps it float"
                     )
             decisions.append(
                 GroupDecision(
