@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ from torch.utils.data import Dataset, Sampler
 
 from edgeattn.data.files import Entry, decode_rgb
 from edgeattn.data.imageset import ImageSet
-from edgeattn.data.stream import FileSet, ModelInputDataset, spec_key
+from edgeattn.data.stream import FileSet, ModelInputDataset, spec_key, timm_transform
 from edgeattn.models.config import InputSpec
 
 AUGMENTS = ("auto", "timm", "light", "none")
@@ -36,26 +35,9 @@ def resolve_augment(mode: str, data: ImageSet | FileSet) -> str:
     return mode
 
 
-@lru_cache(maxsize=8)
-def _train_transform(key: tuple) -> Any:
-    from timm.data import create_transform, resolve_data_config
-
-    size, mean, std, interpolation, crop_pct = key
-    cfg = resolve_data_config(
-        {
-            "input_size": (3, *size),
-            "interpolation": interpolation,
-            "mean": mean,
-            "std": std,
-            "crop_pct": crop_pct,
-        }
-    )
-    return create_transform(**cfg, is_training=True)
-
-
 def timm_train_transform(spec: InputSpec) -> Any:
     """timm's train transform for `spec` (PIL image -> augmented, normalised float tensor)."""
-    return _train_transform(spec_key(spec))
+    return timm_transform(spec_key(spec), True)
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:

@@ -37,8 +37,9 @@ def spec_key(spec: InputSpec) -> tuple:
     return (tuple(spec.size), tuple(spec.mean), tuple(spec.std), spec.interpolation, float(spec.crop_pct))
 
 
-@lru_cache(maxsize=8)
-def _timm_transform(key: tuple) -> Any:
+@lru_cache(maxsize=16)
+def timm_transform(key: tuple, is_training: bool) -> Any:
+    """timm's own transform (`resolve_data_config` + `create_transform`) for an input spec's `spec_key`."""
     from timm.data import create_transform, resolve_data_config
 
     size, mean, std, interpolation, crop_pct = key
@@ -51,12 +52,12 @@ def _timm_transform(key: tuple) -> Any:
             "crop_pct": crop_pct,
         }
     )
-    return create_transform(**cfg, is_training=False)
+    return create_transform(**cfg, is_training=is_training)
 
 
 def timm_eval_transform(spec: InputSpec) -> Any:
     """timm's eval transform for `spec` (PIL image -> normalised float tensor)."""
-    return _timm_transform(spec_key(spec))
+    return timm_transform(spec_key(spec), False)
 
 
 def geometric_transform(spec: InputSpec) -> Callable[[Any], Any]:

@@ -51,6 +51,13 @@ def _movable(node: onnx.NodeProto | None) -> bool:
     return not (node.op_type == "MaxPool" and len([o for o in node.output if o]) > 1)
 
 
+def _add_like(view: GraphView, like: onnx.NodeProto, data: str, out: str) -> None:
+    """Append a Q/DQ node of `like`'s type, scale, zero point and attributes from `data` to `out`."""
+    node = helper.make_node(like.op_type, [data, *like.input[1:]], [out], name=f"{out}_node")
+    node.attribute.extend(like.attribute)
+    view.graph.node.append(node)
+
+
 def _forget_types(view: GraphView, tensors: set[str]) -> None:
     """Drop recorded value_info of tensors whose element type changed (float -> int8/uint8)."""
     for info in list(view.graph.value_info):
@@ -87,10 +94,7 @@ def sink_dequantize(view: GraphView) -> int:
                         continue
                     raw = view.unique(f"{out}_q")
                     user.output[k] = raw
-                    new = helper.make_node(DQ_OP, [raw, *dq.input[1:]], [out], name=f"{out}_dq")
-                    for a in dq.attribute:
-                        new.attribute.append(a)
-                    view.graph.node.append(new)
+                    _add_like(view, dq, raw, out)
                 changed += 1
                 progress = True
                 view.refresh()
@@ -113,10 +117,7 @@ def hoist_quantize(view: GraphView) -> int:
             if not _movable(op) or op.op_type == "Split" or view.sole_consumer(op.output[0]) is not q:
                 continue
             raw = view.unique(f"{op.input[0]}_q")
-            new = helper.make_node(Q_OP, [op.input[0], *q.input[1:]], [raw], name=f"{raw}_node")
-            for a in q.attribute:
-                new.attribute.append(a)
-            view.graph.node.append(new)
+            _add_like(view, q, op.input[0], raw)
             op.input[0] = raw
             old_out = op.output[0]
             op.output[0] = q.output[0]
@@ -175,10 +176,7 @@ def undo_motion(view: GraphView) -> int:
                 continue
             first = dqs[0]
             floated = view.unique(f"{op.input[0]}_dq")
-            new = helper.make_node(DQ_OP, [op.input[0], *first.input[1:]], [floated], name=f"{floated}_node")
-            for a in first.attribute:
-                new.attribute.append(a)
-            view.graph.node.append(new)
+            _add_like(view, first, op.input[0], floated)
             op.input[0] = floated
             for k, o in enumerate(op.output):
                 if o:
