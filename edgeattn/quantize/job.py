@@ -170,6 +170,7 @@ def _run(
 
     plan, qmodel = requantize({})
     measured_start = time.perf_counter()
+    timing = TimingSize.of(handle, cfg.placement_size)  # where --placement measured times (if it does)
     groups = None
     timer = None
     if cfg.placement == "measured":
@@ -178,7 +179,6 @@ def _run(
         from edgeattn.quantize.timing import PLACEMENT_TIMERS
 
         timer = PLACEMENT_TIMERS.get(cfg.placement_timer)()
-        timing = TimingSize.of(handle, cfg.placement_size)
         graph = model_graph(fp32, calib[:1])  # the graph the plan's op names come from
         found = measure_groups(
             timing.int8(qmodel),
@@ -207,7 +207,6 @@ def _run(
         plan, qmodel, ptq_top1 = budget.plan, budget.module, budget.top1
     measured = None
     if groups is not None and timer is not None:
-        timing = TimingSize.of(handle, cfg.placement_size)
         measured = _verdict(
             timing.fp32(fp32), timing.int8(qmodel), timing.shape, timer, groups, cfg, measured_start
         )

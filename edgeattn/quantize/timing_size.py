@@ -40,9 +40,9 @@ def fp32_at_size(config: ModelConfig, fp32: nn.Module, size: int) -> nn.Module:
 def int8_at_size(config: ModelConfig, qmodel: nn.Module, size: int) -> nn.Module:
     """The NNCF model `qmodel` (same quantizers, scales and weights) built for `size` x `size` inputs."""
     plain = build_model(config_at_size(config, size))
-    module = restore_quantized(plain, nncf_config_of(qmodel))
     state = dict(qmodel.state_dict())
-    fit_attention_bias_tables(build_model(config_at_size(config, size)), state)
+    fit_attention_bias_tables(plain, state)  # before the quantizers wrap it: the float model's shapes
+    module = restore_quantized(plain, nncf_config_of(qmodel))
     load_state_into(module, state, Path(f"<int8 {config.name} at {size} px>"), config.name)
     return module.eval()
 
