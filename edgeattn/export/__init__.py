@@ -116,12 +116,13 @@ def export_artifact(
         out=out,
         precision=precision,
         batch=batch_spec,
-        opset=int(cfg.opset),
+        opset=cfg.opset,
         data=data,
         source=source,
         options={**exporter.option_defaults, **target_options},
         overwrite=overwrite,
     )
+    req.opset = cfg.opset if cfg.opset is not None else exporter.default_opset(req)
     exporter.check(req)
     _check_outputs(exporter.outputs(req), overwrite, folder=out if exporter.writes_folder else None)
     return exporter.export(req)

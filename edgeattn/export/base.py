@@ -72,7 +72,7 @@ class ExportRequest:
     out: Path
     precision: Precision
     batch: BatchSpec
-    opset: int
+    opset: int | None  # None until `export_artifact` fills in the target's default (`default_opset`)
     data: str | None = None
     source: str = ""  # the checkpoint file, for the manifest ("" when a handle was passed in)
     options: dict[str, Any] = field(default_factory=dict)  # target options, defaults filled in
@@ -122,6 +122,23 @@ class Exporter:
     def int8_placement(self, options: dict[str, Any]) -> str:
         """The Q/DQ placement an int8 artifact made with `options` needs."""
         return self.placement
+
+    def int8_runtime(self, req: ExportRequest) -> str:
+        """The runtime an int8 artifact of `req` is placed for (its Q/DQ passes and opset follow it)."""
+        return self.int8_placement(req.options)
+
+    def default_opset(self, req: ExportRequest) -> int:
+        """The ONNX opset when none is asked for: an INT8 graph's runtime's (`INT8_OPSET`), else 17; the
+        dynamo exporter writes 18 at least."""
+        from edgeattn.onnx.graph import DEFAULT_OPSET, INT8_OPSET
+        from edgeattn.onnx.torch_export import DYNAMO_MIN_OPSET
+
+        opset = (
+            INT8_OPSET.get(self.int8_runtime(req), DEFAULT_OPSET)
+            if req.precision == "int8"
+            else DEFAULT_OPSET
+        )
+        return max(opset, DYNAMO_MIN_OPSET) if req.options.get("exporter") == "dynamo" else opset
 
     def check(self, req: ExportRequest) -> None:
         """Reject a request this target cannot serve, before any slow work (raise InputError)."""

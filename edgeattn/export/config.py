@@ -14,11 +14,12 @@ from edgeattn.manifest import Precision
 class ExportShape(StageConfig):
     """What every artifact of one export request (or of one recipe) shares: opset and batch."""
 
-    opset: int = Field(
-        17,
+    opset: int | None = Field(
+        None,
         ge=11,
         le=23,
-        description="ONNX opset (also of the ONNX TensorRT builds from; INT8 Q/DQ needs 13+).",
+        description="ONNX opset (also of the ONNX TensorRT builds from; INT8 Q/DQ needs 13+). Default: 17; "
+        "20 for INT8 graphs for onnxruntime (its standard Gelu op keeps an INT8 model's GELU one fused kernel).",
     )
     batch: int = Field(1, ge=1, le=4096, description="Fixed batch size (when dynamic_batch is not given).")
     dynamic_batch: tuple[int, int, int] | None = Field(

@@ -189,14 +189,19 @@ def _int8_graph(req: ExportRequest, runtime: str) -> tuple[Any, dict[str, Any]]:
     return model, {**details, "_inputs": inputs, "_reference": reference}
 
 
+def placed_runtime(req: ExportRequest) -> str:
+    """The runtime an int8 graph is placed for: --qdq-runtime, else the placement the checkpoint was
+    quantized for (its Q/DQ passes must match it)."""
+    return str(req.options.get("runtime") or req.handle.extra.get("placement") or "onnxruntime")
+
+
 def build_onnx(req: ExportRequest, path: Path, *, qdq_runtime: str | None = None) -> dict[str, Any]:
     """Write the checked, verified ONNX for `req` to `path`; return what the manifest records about it."""
     import onnx
 
     if req.precision == "int8":
         # default: the placement the checkpoint was quantized for (its Q/DQ passes must match it)
-        placed = req.options.get("runtime") or req.handle.extra.get("placement") or "onnxruntime"
-        model, details = _int8_graph(req, qdq_runtime or str(placed))
+        model, details = _int8_graph(req, qdq_runtime or placed_runtime(req))
     else:
         model, details = _float_graph(req)
     inputs, reference = details.pop("_inputs"), details.pop("_reference")
@@ -249,7 +254,7 @@ def check_onnx_request(req: ExportRequest) -> None:
         if req.opset < QDQ_MIN_OPSET:
             raise InputError(
                 f"opset {req.opset} is too old for INT8 Q/DQ (per-channel QuantizeLinear/DequantizeLinear needs opset {QDQ_MIN_OPSET})",
-                f"use --opset {QDQ_MIN_OPSET} or newer (17 is the default)",
+                f"use --opset {QDQ_MIN_OPSET} or newer (default: 17; 20 for INT8 graphs for onnxruntime)",
             )
         if req.handle.kind != QUANTIZED_KIND:
             raise InputError(
@@ -264,7 +269,7 @@ def check_onnx_request(req: ExportRequest) -> None:
     if not MIN_OPSET <= req.opset <= MAX_OPSET:
         raise InputError(
             f"opset {req.opset} is not supported",
-            f"use an opset from {MIN_OPSET} to {MAX_OPSET} (17 is the default)",
+            f"use an opset from {MIN_OPSET} to {MAX_OPSET} (default: 17; 20 for INT8 graphs for onnxruntime)",
         )
     exporter = str(req.options.get("exporter", "torchscript"))
     ONNX_GRAPH_EXPORTERS.get(exporter)
@@ -314,6 +319,9 @@ class OnnxExporter(Exporter):
 
     def int8_placement(self, options: dict[str, Any]) -> str:
         return str(options.get("runtime") or self.placement)
+
+    def int8_runtime(self, req: ExportRequest) -> str:
+        return placed_runtime(req)
 
     def check(self, req: ExportRequest) -> None:
         check_onnx_request(req)

@@ -114,7 +114,7 @@ def new_recipe(
         "  #   calib_size: 300",
         "",
         "export:",
-        "  opset: 17",
+        "  # opset: 17   # default: 17, and 20 for INT8 graphs for onnxruntime (one fused Gelu op)",
         "  batch: 1   # static batch size",
         "  # dynamic_batch: [1, 8, 32]   # [min, opt, max] instead of a static batch",
         "  targets:",

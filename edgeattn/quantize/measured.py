@@ -10,9 +10,11 @@ stage, and by the rule of thumb's decision). The search starts from the rule-of-
 timed against the same model with that group flipped (INT8 <-> float; interleaved rounds, batch 1,
 `timing.PLACEMENT_TIMERS`). The flip stays only where it was measurably faster (the 95 % interval
 of the paired ratio excludes 1.0); the next group is timed in the model that decision left (greedy,
-in context), so the result is never a measured step back from the rules. Starting from "everything INT8" instead was measured worse: efficientformer_l1 at 224² ended
-at 1.27x FP32 where the rules give 1.41x (coarse groups under a short budget mixed thin and wide
-1x1 convs). The variants are exported from the NNCF model with the group's quantizers disabled, so no
+in context), so the result is never a measured step back from the rules. Before the groups, the rules'
+placement is timed against everything INT8 as whole models, and the search starts from the one that
+is measurably faster: layers interact, so flipping one group at a time can stay stuck where flipping
+them together wins (efficientformer_l1 at 224²: each thin-conv group was slower alone in INT8, all of
+them together were faster). The variants are exported from the NNCF model with the group's quantizers disabled, so no
 ONNX names need matching; the final model is that same NNCF model with the float groups' quantizers
 deleted (`without_float_groups`), so what is saved is exactly the graph that was timed.
 """
@@ -264,6 +266,11 @@ def measure_groups(
     groups = group_layers(qmodel, plan, max_groups=max(1, int(seconds // per_group)), policy=fallback)
     timer.time([current], min(3.0, 0.05 * seconds), min_rounds=2, max_rounds=3)  # warm-up, discarded
     why: dict[str, str] = {}
+    if rule_float:
+        first = _whole_flip(qmodel, graph, plan, input_shape, timer, rule_float, current, 0.15 * seconds)
+        decisions.append(first.decision)
+        if first.decision.kept == "int8":
+            floats, current = set(), first.model
     with make_progress() as progress:
         task = progress.add_task("measured placement", total=len(groups), status="")
         for i, g in enumerate(groups):
@@ -281,7 +288,7 @@ def measure_groups(
                         float_ms=None,
                         speedup=None,
                         kept="int8" if was_int8 else "float",
-                        note="not timed (budget spent): the rule-of-thumb policy decided",
+                        note="not timed (budget spent): kept as the search started",
                     )
                 )
                 progress.update(task, advance=1)
@@ -324,14 +331,60 @@ def measure_groups(
                 )
             )
             progress.update(task, advance=1)
-    if decisions and all(d.kept == "float" for d in decisions):
+    per_group = [i for i, d in enumerate(decisions) if d.kind != "whole model"]
+    if per_group and all(decisions[i].kept == "float" for i in per_group):
         # No group was faster in INT8: keep the least slow one INT8 so an INT8 model still exists (the
         # verdict then recommends FP32 for this CPU).
-        best = max(range(len(decisions)), key=lambda i: decisions[i].speedup or 0.0)
+        best = max(per_group, key=lambda i: decisions[i].speedup or 0.0)
         decisions[best].kept = "int8"
         decisions[best].note = "slower in INT8 too, kept so an INT8 model exists (FP32 is recommended)"
         floats -= set(decisions[best].layers)
     return GroupOutcome({name: why.get(name, f"{fallback.name} policy") for name in floats}, decisions)
+
+
+@dataclass
+class _Start:
+    decision: GroupDecision
+    model: onnx.ModelProto
+
+
+def _whole_flip(
+    qmodel: nn.Module,
+    graph: Any,
+    plan: Plan,
+    input_shape: tuple[int, ...],
+    timer: PlacementTimer,
+    rule_float: set[str],
+    rules_model: onnx.ModelProto,
+    seconds: float,
+) -> _Start:
+    """The rules' placement against everything INT8, timed as whole models before any group is
+    flipped: layers interact (a float layer between INT8 ones costs Q/DQ and layout changes both
+    sides), so one group flipped at a time can stay stuck where all of them flipped together win.
+    Measured on efficientformer_l1 at 224² (GELU fused): flipping its thin convs one group at a time
+    was slower each time (0.85x, 0.96x), all layers INT8 together ran 1.25x faster than the rules."""
+    everything = variant_onnx(qmodel, graph, plan, set(), input_shape)
+    times = timer.time([rules_model, everything], seconds)
+    ratio = paired_ratio(times[0], times[1])  # > 1: everything INT8 is faster
+    kept = "int8" if ratio.above_one else "float"
+    return _Start(
+        GroupDecision(
+            group="start: every rule-float layer",
+            kind="whole model",
+            stage="",
+            layers=sorted(rule_float),
+            int8_ms=round(statistics.median(times[1]), 3),
+            float_ms=round(statistics.median(times[0]), 3),
+            speedup=round(ratio.median, 3),
+            interval=[round(ratio.low, 3), round(ratio.high, 3)],
+            rounds=len(times[0]),
+            kept=kept,
+            note="the search starts from everything INT8"
+            if kept == "int8"
+            else "the search starts from the rules",
+        ),
+        everything,
+    )
 
 
 def final_verdict(

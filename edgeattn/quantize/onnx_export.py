@@ -20,7 +20,7 @@ import torch
 from edgeattn.checkpoint import ModelHandle
 from edgeattn.errors import InputError
 from edgeattn.fileio import atomic_output
-from edgeattn.onnx.graph import QDQ_MIN_OPSET, nonstandard_ops
+from edgeattn.onnx.graph import DEFAULT_OPSET, INT8_OPSET, QDQ_MIN_OPSET, nonstandard_ops
 from edgeattn.onnx.qdq_passes import RUNTIME_PASSES, apply_passes
 from edgeattn.onnx.torch_export import torch_to_onnx
 
@@ -28,16 +28,22 @@ if TYPE_CHECKING:
     import onnx
 
 
+def int8_opset(runtime: str, asked: int | None = None) -> int:
+    """The opset of an INT8 graph for `runtime`: the one asked for, else the runtime's (see INT8_OPSET)."""
+    return asked if asked is not None else INT8_OPSET.get(runtime, DEFAULT_OPSET)
+
+
 def export_quantized_onnx(
     handle: ModelHandle,
     path: Path,
     *,
-    opset: int = 17,
+    opset: int | None = None,
     dynamic_batch: bool = False,
     batch: int = 1,
     runtime: str = "onnxruntime",
 ) -> None:
-    """Write the INT8 ONNX of a quantized `handle` to `path` (atomically)."""
+    """Write the INT8 ONNX of a quantized `handle` to `path` (atomically); opset None: the runtime's
+    (`int8_opset`)."""
     import onnx
 
     if handle.kind != "int8":
@@ -45,6 +51,7 @@ def export_quantized_onnx(
             f"INT8 ONNX needs a quantized checkpoint, got a {handle.kind} one",
             "quantize it first: edgeattn quantize CKPT --data SPEC --out QCKPT",
         )
+    opset = int8_opset(runtime, opset)
     if opset < QDQ_MIN_OPSET:
         raise InputError(
             f"opset {opset} cannot express per-channel INT8 weights", f"use --opset {QDQ_MIN_OPSET} or newer"
@@ -67,7 +74,7 @@ def quantized_onnx(
     module: torch.nn.Module,
     input_shape: tuple[int, ...],
     *,
-    opset: int = 17,
+    opset: int | None = None,
     dynamic_batch: bool = False,
     runtime: str = "onnxruntime",
 ) -> onnx.ModelProto:
@@ -81,7 +88,7 @@ def quantized_onnx(
             module,
             raw,
             input_shape=input_shape,
-            opset=opset,
+            opset=int8_opset(runtime, opset),
             dynamic_batch=(1, None) if dynamic_batch else None,
         )
         model = onnx.load(str(raw))
