@@ -114,6 +114,14 @@ def test_standing_benchmark_runs_on_a_tiny_model(tmp_path):
     assert report.baseline == "onnxruntime FP32"
     assert all(r.top1 is not None and "32px" in r.accuracy_note for r in report.rows)
     assert {r.batch for r in report.rows} == {1, 2}  # batch 1 from the rounds, batch 2 from fresh processes
+    # batch 2 only for FP32 and edgeattn's artifacts; every row has the peak RSS of its fresh process
+    assert {r.label for r in report.rows if r.batch == 2} == {
+        "onnxruntime FP32",
+        "onnxruntime INT8 (edgeattn)",
+        "onnxruntime FP32, 50% heads pruned",
+    }
+    assert sum(r.batch == 1 for r in report.rows) == len(labels)
+    assert all(r.peak_rss_mb for r in report.rows)
     assert all("interleaved" in r.timer for r in report.rows if r.batch == 1)
     timing = result["interleaved"]["timing"]
     assert len(timing["orders"]) == 3 and all(len(v) == 3 for v in timing["round_median_ms"].values())

@@ -282,7 +282,7 @@ def standing_markdown(results: list[dict[str, Any]], settings: StandingSettings,
         f"Standing benchmark, {env.get('time', '')}: {settings.threads} threads. Batch {b_lo}: every variant of a model timed in "
         f"one process in {settings.rounds} interleaved rounds (each round runs every variant for about {settings.turn_seconds:g} s, "
         f"in a shuffled order), median latency over all rounds; the ratio is the geometric mean of the per-round ratios with a "
-        f"95 % bootstrap interval over rounds. Batch {b_hi} and peak RSS: each artifact in a fresh process, one after another "
+        f"95 % bootstrap interval over rounds. Batch {b_hi} (FP32 and edgeattn's artifacts) and peak RSS (every artifact): each artifact in a fresh process, one after another "
         f"(median of ≥{settings.min_iters} runs in {settings.seconds:g} s after {settings.warmup} warm-up runs; no interval). "
         f"Ratios are against onnxruntime FP32 of the same model (above 1 = faster).",
         "",
