@@ -330,7 +330,7 @@ def test_timing_size_rebuilds_models_with_resized_attention_biases(trained):
 def test_timed_graphs_have_the_exported_dynamic_batch(trained):
     """The placement times graphs shaped like the exported artifact (dynamic batch): with a static batch
     of 1 onnxruntime fuses MatMul+Add into Gemm before its QDQ fusion and int8 linears run as float."""
-    from edgeattn.quantize.measured import fp32_onnx
+    from edgeattn.quantize.verdict import fp32_onnx
 
     handle = load_checkpoint(trained(KEY))
     model = fp32_onnx(handle.module, tuple(handle.input_spec.shape(1)))

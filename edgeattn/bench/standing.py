@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeattn.bench.fresh import fresh_process_pass
 from edgeattn.bench.report import BenchReport
 from edgeattn.bench.standing_report import (  # noqa: F401  (verdict, PAIRS, SIGNIFICANCE: this module's API too)
     PAIRS,
@@ -143,7 +144,6 @@ def accuracy_note(model: StandingModel) -> str:
 
 def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: Any) -> dict[str, Any]:
     """Build every variant of one model, measure accuracy (eval copies) and latency (deploy copies)."""
-    from edgeattn.bench import bench_artifacts
     from edgeattn.bench.variants import VARIANTS, ModelPlan, VariantUnavailable, at_resolution
     from edgeattn.evaluation.artifact import evaluate_artifact
 
@@ -200,18 +200,10 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
     phases["build_and_accuracy"] = time.perf_counter() - t0 - sum(phases.values())
     log(f"[{model.key}] measuring {len(deploy)} artifacts at {model.deploy_size}px")
     baseline = deploy.get("ort-fp32")
-    report = None
-    for batches, keys in fresh_passes(settings, list(deploy)):
-        part = bench_artifacts(
-            [deploy[k] for k in keys], batches=batches, threads=settings.threads, warmup=settings.warmup,
-            iters=None, seconds=settings.seconds, min_iters=settings.min_iters, baseline=baseline, labels=labels,
-            extras=extras, title=f"{model.key} ({model.deploy_size}²)", notes=[accuracy_note(model)],
-        )  # fmt: skip
-        if report is None:
-            report = part
-        else:
-            report.rows += part.rows
-            report.skipped += part.skipped
+    report = fresh_process_pass(
+        deploy, settings, baseline=baseline, labels=labels, extras=extras,
+        title=f"{model.key} ({model.deploy_size}²)", notes=[accuracy_note(model)],
+    )  # fmt: skip
     for u in unavailable:
         report.notes.append(f"{u['variant']}: {u['reason']}")
     log(
@@ -240,31 +232,6 @@ def run_model(model: StandingModel, out: Path, settings: StandingSettings, log: 
         "seconds": round(time.perf_counter() - t0, 1),
         "phase_seconds": {k: round(v, 1) for k, v in phases.items()},
     }
-
-
-# Variants timed at the larger batch in the fresh-process pass: the FP32 baseline and edgeattn's own
-# artifacts. The others get the smallest batch there (their peak RSS); their batch-1 latency comes from
-# the interleaved rounds like everyone's. Timing every variant at batch 8 took 119 s of attn_vgg16's run.
-LARGE_BATCH_VARIANTS = ("ort-fp32", "ort-int8-edgeattn", "ort-fp32-pruned")
-
-
-def fresh_batches(settings: StandingSettings, variants: int) -> list[int]:
-    """Batch sizes of the fresh-process pass: the largest only when the smallest is timed in rounds."""
-    interleaved = variants >= 2 and settings.rounds >= 2
-    return (
-        [b for b in settings.batches if b != min(settings.batches)] or list(settings.batches)
-        if interleaved
-        else list(settings.batches)
-    )
-
-
-def fresh_passes(settings: StandingSettings, keys: list[str]) -> list[tuple[list[int], list[str]]]:
-    """(batch sizes, variant keys) of each fresh-process pass: `LARGE_BATCH_VARIANTS` at
-    `fresh_batches`, the rest at the smallest batch only (for their peak RSS)."""
-    large = [k for k in keys if k in LARGE_BATCH_VARIANTS] or keys
-    rest = [k for k in keys if k not in large]
-    passes = [(fresh_batches(settings, len(keys)), large)]
-    return passes + ([([min(settings.batches)], rest)] if rest else [])
 
 
 def interleaved_ratios(

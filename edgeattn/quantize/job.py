@@ -312,8 +312,8 @@ def _verdict(
     started: float,
 ) -> MeasuredPlacement:
     """Time the final INT8 model against FP32 with what is left of the budget (at least its share)."""
-    from edgeattn.quantize.measured import final_verdict, fp32_onnx
     from edgeattn.quantize.onnx_export import exportable_copy, quantized_onnx
+    from edgeattn.quantize.verdict import final_verdict, fp32_onnx
 
     left = cfg.placement_budget - (time.perf_counter() - started)
     seconds = max(cfg.placement_budget * (1 - GROUP_SHARE), left)
