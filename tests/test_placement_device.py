@@ -223,3 +223,52 @@ def test_device_without_onnxruntime_is_one_line(trained, data, run_cli, tmp_path
     assert code == 2 and "onnxruntime is not installed" in message
     assert f"{numpy_only} -m pip install onnxruntime" in message
     assert not out.exists()
+
+
+RECIPE = """
+name: quantize-on-device
+model: {{checkpoint: {ckpt}}}
+data: builtin:digits
+devices:
+  here: "{url}"
+quantize:
+  device: {device}
+  ptq: {{calib_size: 16, placement: measured, placement_budget: 5{extra}}}
+export: {{targets: [{{target: onnx, precisions: [int8]}}]}}
+validate: {{enabled: false}}
+bench: {{enabled: false}}
+"""
+
+
+@pytest.mark.slow  # a whole run (PTQ, measured placement, export, evaluation): about 80 s on 2 cores
+def test_a_recipe_quantizes_for_its_device(run_cli, trained, tmp_path):
+    """`quantize.device` names a `devices:` entry: the measured placement is timed by its agent."""
+    recipe = tmp_path / "q.yaml"
+    url = device_url(tmp_path / "cache")
+    recipe.write_text(RECIPE.format(ckpt=trained(KEY), url=url, device="here", extra=""))
+    code, out, err = run_cli("run", recipe, "--out-root", tmp_path / "runs")
+    assert code == 0, out + err
+    record = tmp_path / "runs" / "quantize-on-device" / "quantize" / ".ptq.step.json"
+    report = QuantizeReport.model_validate(json.loads(record.read_text())["result"])
+    assert report.measured is not None and "CPU on device here (local (python " in report.measured.timer
+    assert report.policy_reason.startswith("device here (local (python "), report.policy_reason
+
+
+@pytest.mark.parametrize(
+    ("device", "extra", "problem"),
+    [
+        ("hre", "", "unknown device 'hre' — did you mean 'here'?"),
+        (
+            "local",
+            ", placement_timer: device",
+            "placement_timer device times on a device, but quantize.device is local",
+        ),
+    ],
+)
+def test_a_recipe_with_a_bad_quantize_device_is_refused(run_cli, trained, tmp_path, device, extra, problem):
+    recipe = tmp_path / "q.yaml"
+    recipe.write_text(
+        RECIPE.format(ckpt=trained(KEY), url="ssh://pi@raspberrypi", device=device, extra=extra)
+    )
+    code, out, err = run_cli("recipe", "check", recipe)
+    assert code == 2 and problem in " ".join((out + err).split()), out + err

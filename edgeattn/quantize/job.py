@@ -58,6 +58,7 @@ def quantize_checkpoint(
     seed: int = 0,
     data_options: DataConfig | None = None,
     device: DeviceConfig | str | None = None,
+    device_label: str | None = None,
     **overrides: Any,
 ) -> QuantizeReport:
     """Quantize `ckpt` to INT8 for `config.runtime`; writes `out` (rank 0 only under torchrun) and
@@ -68,6 +69,7 @@ def quantize_checkpoint(
     split; `data_options` say how images are read (workers, class map, bad files). `device` (a
     config or URL) is the machine that will run the model: `--cpu-int8 auto` detects its CPU and
     `--placement measured` times there (placement_timer auto); None or `local` is this machine.
+    `device_label` is how reports name it (a recipe's device name).
     """
     cfg = QuantizeConfig.build(config, **overrides)
     ckpt, out = Path(ckpt), Path(out)
@@ -85,7 +87,7 @@ def quantize_checkpoint(
             )
     check_writable(out)
     with contextlib.ExitStack() as stack:
-        dev = stack.enter_context(open_device(where)) if on_device else None
+        dev = stack.enter_context(open_device(where, device_label)) if on_device else None
         policy = _policy_for(cfg, dev)  # reaches the device (its facts) before any work
         policy.check_preset(cfg.preset)
         placement_timer = None
