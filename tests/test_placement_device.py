@@ -160,7 +160,7 @@ def test_cli_measured_placement_times_on_the_device(trained, data, run_cli, tmp_
     assert "CPU on device local (python " in m.timer and sys.executable in m.timer, m.timer
     assert "measured placement (onnxruntime" in " ".join(stdout.split())
     assert m.fp32_ms > 0 and m.int8_ms > 0 and m.recommended in ("int8", "fp32")
-    assert "on local (python" in report.placement  # the placement's description says where it timed
+    assert "on device local (python" in report.placement  # the placement's description says where it timed
     # cpu-int8 auto came from the device's facts (this machine's CPU here, named as the device's)
     assert report.policy == f"onnxruntime/{cpu_int8().kind}"
     assert report.policy_reason.startswith("device local (python "), report.policy_reason
@@ -204,6 +204,19 @@ def test_bad_device_input_is_one_line_and_writes_nothing(
     code, _, stderr, out, js = _quantize(run_cli, trained, data, tmp_path, "--device", device, *extra)
     assert code == 2 and problem in one_line(stderr)
     assert not out.exists() and not js.exists()
+
+
+def test_unreachable_device_is_one_line_before_any_work(trained, data, run_cli, tmp_path, monkeypatch):
+    import shutil
+
+    if shutil.which("ssh") is None:
+        pytest.skip("ssh is not installed (apt-get install openssh-client; .ci/run does it)")
+    monkeypatch.delenv("EDGEATTN_SSH_CONFIG", raising=False)
+    code, _, stderr, out, _ = _quantize(
+        run_cli, trained, data, tmp_path, "--placement", "measured", "--device", "ssh://nobody@127.0.0.1:1"
+    )
+    assert code == 2 and "cannot reach 127.0.0.1 port 1" in one_line(stderr)
+    assert not out.exists()
 
 
 def test_device_without_onnxruntime_is_one_line(trained, data, run_cli, tmp_path):

@@ -3,7 +3,8 @@
 It is long because it is shipped alone: the host copies this one file to the device (cached there by its
 content hash) and runs `python3 agent.py COMMAND`, so everything the device does lives here: the
 device's facts, the preprocessing (the same as `Runner.prepare`), the onnxruntime and TensorRT
-backends, the timing loop, the TensorRT engine build and the framed protocol the host speaks. It
+backends, the timing loop (and the measured placement's interleaved timer), the TensorRT engine build
+and the framed protocol the host speaks. It
 imports only the standard library at the top; numpy and the runtimes are imported when needed, so a
 device without them gets a clear message instead of a traceback. It must also run on Python 3.8
 (JetPack 5), hence no annotations.
