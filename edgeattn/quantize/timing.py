@@ -171,7 +171,7 @@ class DevicePlacementTimer(OrtTimingSettings):
             "settle_s": self.settle_s, "seconds": float(seconds), "min_rounds": int(min_rounds),
             "max_rounds": int(max_rounds), "seed": 0,
         }  # fmt: skip
-        shipped = [self._ship(m, i) for i, m in enumerate(models)]
+        shipped = [self._ship(m) for m in models]
         if self._session is None:
             self._session = self.device.session(threads=self.threads)
         answer, _ = self._session.request(
@@ -182,7 +182,7 @@ class DevicePlacementTimer(OrtTimingSettings):
             on_round(int(answer["rounds"]))
         return [[float(v) for v in per] for per in answer["round_median_ms"]]
 
-    def _ship(self, model: onnx.ModelProto, index: int) -> dict[str, str]:
+    def _ship(self, model: onnx.ModelProto) -> dict[str, str]:
         data = model.SerializeToString()
         digest = hashlib.sha256(data).hexdigest()
         if digest not in self._shipped:
