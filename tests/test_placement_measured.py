@@ -74,9 +74,9 @@ class AllSlowerTimer(KernelCostTimer):
         super().__init__(conv_int8=2.0, linear_int8=3.0, name="all-slower")
 
 
-for _name, _factory in (("kernel-cost", KernelCostTimer), ("all-slower", AllSlowerTimer)):
-    if _name not in PLACEMENT_TIMERS:
-        PLACEMENT_TIMERS.register(_name, _factory)
+for _name, _timer in (("kernel-cost", KernelCostTimer), ("all-slower", AllSlowerTimer)):
+    if _name not in PLACEMENT_TIMERS:  # a timer factory takes the opened --device (None here)
+        PLACEMENT_TIMERS.register(_name, lambda device, _timer=_timer: _timer())
 
 
 def _weight_key(shape) -> tuple[int, ...]:

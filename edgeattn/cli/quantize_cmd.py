@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from edgeattn.cli.common import JSON_OPTION, OUT_HELP, emit_json, out, print_table
+from edgeattn.cli.common import JSON_OPTION, OUT_HELP, emit_json, out, print_table, with_device
 from edgeattn.cli.options import with_config
 from edgeattn.data.config import DataConfig
+from edgeattn.device.config import DeviceConfig
 from edgeattn.quantize.config import QuantizeConfig
 from edgeattn.reporting import fmt_count
 
@@ -35,6 +36,7 @@ def split_patterns(items: list[str] | None) -> tuple[str, ...]:
     parsers={"ignored": (list[str], split_patterns)},
 )
 @with_config(DataConfig, param="data_options")
+@with_device
 def quantize(
     ckpt: Path = typer.Argument(..., help="FP32 (or pruned) checkpoint to quantize."),
     data: str = typer.Option(
@@ -47,12 +49,15 @@ def quantize(
     json_out: Path = JSON_OPTION,
     config: QuantizeConfig | None = None,
     data_options: DataConfig | None = None,
+    device: DeviceConfig | None = None,
 ) -> None:
     """Quantize to INT8 with NNCF: PTQ on the calibration split, optional QAT with distillation.
 
     Under `torchrun --nproc-per-node N -m edgeattn quantize ... --qat` QAT runs with DDP (gloo),
     each process on its shard of the training data; rank 0 writes the checkpoint. --calib DIR
     calibrates on a folder of unlabeled images instead of the data set's calibration split.
+    --device URL names the machine that will run the model: --cpu-int8 auto detects its CPU, and
+    --placement measured times the candidate graphs there (by its agent, on onnxruntime).
 
     Example: edgeattn quantize exported/mvit.pt --data builtin:digits --qat --epochs 2 --out exported/mvit_int8.pt
     """
@@ -61,7 +66,9 @@ def quantize(
     from edgeattn.quantize import quantize_checkpoint
     from edgeattn.quantize.distributed import launched_by_torchrun
 
-    report = quantize_checkpoint(ckpt, data, out_path, config, seed=seed, data_options=data_options)
+    report = quantize_checkpoint(
+        ckpt, data, out_path, config, seed=seed, data_options=data_options, device=device
+    )
     if launched_by_torchrun() and os.environ.get("RANK", "0") != "0":
         return  # rank 0 reports
     render(report)

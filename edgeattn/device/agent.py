@@ -3,7 +3,8 @@
 It is long because it is shipped alone: the host copies this one file to the device (cached there by its
 content hash) and runs `python3 agent.py COMMAND`, so everything the device does lives here: the
 device's facts, the preprocessing (the same as `Runner.prepare`), the onnxruntime and TensorRT
-backends, the timing loop, the TensorRT engine build and the framed protocol the host speaks. It
+backends, the timing loop (and the measured placement's interleaved timer), the TensorRT engine build
+and the framed protocol the host speaks. It
 imports only the standard library at the top; numpy and the runtimes are imported when needed, so a
 device without them gets a clear message instead of a traceback. It must also run on Python 3.8
 (JetPack 5), hence no annotations.
@@ -780,6 +781,104 @@ def bench(opened, settings):
     return {"timer": name, "batches": batches, "peak_rss_mb": rss_mb("VmHWM")}
 
 
+def ort_timing_session(path, threads):
+    """A CPU session as the host's placement timer opens one (edgeattn.onnx.ort.session): `threads`
+    intra-op threads, one inter-op thread, all graph optimizations."""
+    try:
+        import onnxruntime as ort
+    except Exception as exc:  # noqa: BLE001
+        raise missing_runtime("onnxruntime", str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__,
+                              f"install it there: {sys.executable} -m pip install onnxruntime") from None  # fmt: skip
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    try:
+        return ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001  onnxruntime raises its own exception types
+        raise AgentError(
+            "input",
+            f"onnxruntime {ort.__version__} on the device cannot load {os.path.basename(path)} ({str(exc).splitlines()[0][:200]})",
+            "install an onnxruntime there that runs the opset edgeattn exports",
+        ) from None
+
+
+def fixed_feed(sess):
+    """One fixed pseudo-random input of the session's shape, dynamic dims as 1 (as the host's timer)."""
+    import numpy as np
+
+    inp = sess.get_inputs()[0]
+    shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    return {inp.name: x.astype(np.float16) if "float16" in inp.type else x}
+
+
+def time_interleaved(runs, rounds, turn_seconds, warmup, max_iterations, settle_s, seed):
+    """A compact re-statement of edgeattn/interleave.py::time_interleaved (this file cannot import
+    edgeattn): warm each callable up and fix its k runs per turn (~turn_seconds); then each round runs
+    every callable for its k timed runs, in an order shuffled per round (random.Random(seed)), with an
+    untimed `settle_s` pause before each turn. Per-round median ms of each, and the orders."""
+    import random
+
+    import numpy as np
+
+    iterations = []
+    for fn in runs:
+        last = wallclock(fn)
+        for _ in range(max(1, warmup) - 1):
+            last = wallclock(fn)
+        iterations.append(int(min(max_iterations, max(1, round(turn_seconds * 1000 / max(last, 1e-3))))))
+    rng = random.Random(seed)
+    orders, per_round = [], [[] for _ in runs]
+    for _ in range(rounds):
+        order = list(range(len(runs)))
+        rng.shuffle(order)
+        orders.append(order)
+        for i in order:
+            time.sleep(settle_s)
+            per_round[i].append(float(np.median([wallclock(runs[i]) for _ in range(iterations[i])])))
+    return per_round, iterations, orders
+
+
+def time_placement(req):
+    """The measured placement's timer on the device (edgeattn/quantize/timing.py::LocalOrtTimer, here):
+    open the shipped candidate .onnx files, size the rounds from one timed run of each so they fit in
+    `seconds` (within min_rounds..max_rounds), then time them interleaved."""
+    s = req["settings"]
+    sessions = []
+    for model in req["models"]:
+        path = model["path"]
+        if not os.path.exists(path):
+            raise AgentError("input", f"{path} is not on the device", "rerun: the host copies it first")
+        if sha256_of(path) != model["sha256"]:
+            os.unlink(path)
+            raise AgentError("input", f"the copy of {os.path.basename(path)} on the device does not match its sha256; it was removed",
+                             "rerun: it is copied again")  # fmt: skip
+        sessions.append(ort_timing_session(path, s["threads"]))
+    runs = [(lambda sess=sess, feed=fixed_feed(sess): sess.run(None, feed)) for sess in sessions]
+    one_ms = []
+    for fn in runs:  # one warm-up run, then one timed run to size the rounds
+        fn()
+        one_ms.append(wallclock(fn))
+    turn, settle = float(s["turn_seconds"]), float(s["settle_s"])
+    per_round_s = sum(max(turn, ms / 1e3) + settle for ms in one_ms)
+    rounds = int(min(s["max_rounds"], max(s["min_rounds"], float(s["seconds"]) // max(per_round_s, 1e-3))))
+    medians, iterations, orders = time_interleaved(
+        runs,
+        max(2, rounds),
+        turn,
+        int(s["warmup"]),
+        int(s.get("max_iterations", 50)),
+        settle,
+        int(s.get("seed", 0)),
+    )
+    import onnxruntime as ort
+
+    return {"round_median_ms": medians, "iterations": iterations, "orders": orders, "rounds": len(orders),
+            "runtime": f"onnxruntime {ort.__version__} (CPUExecutionProvider)"}  # fmt: skip
+
+
 # -------------------------------------------------------------------------------- TensorRT build
 def trt_build(req):
     """Build a TensorRT engine from an ONNX with the TensorRT Python API, else with trtexec."""
@@ -1062,6 +1161,9 @@ class Server:
 
     def op_bench(self, req, payload):
         return bench(self.get(req), req["settings"]), b""
+
+    def op_time_placement(self, req, payload):
+        return time_placement(req), b""
 
     def op_close(self, req, payload):
         opened = self.opened.pop(int(req["handle"]), None)

@@ -190,11 +190,15 @@ class Device:
         return {"name": self.name, "label": self.label, "url": self.url.name, **self.facts(busy=busy)}
 
     def require_numpy(self) -> None:
-        numpy = self.facts().get("runtimes", {}).get("numpy", {})
-        if not numpy.get("importable"):
+        self.require_module("numpy")
+
+    def require_module(self, module: str) -> None:
+        """DeviceError unless the device's Python can import `module` (numpy, onnxruntime)."""
+        found = self.facts().get("runtimes", {}).get(module, {})
+        if not found.get("importable"):
             raise DeviceError(
-                f"numpy is not installed for {self.python} on {self.name} ({numpy.get('error')})",
-                f"install it there: {self.python} -m pip install numpy",
+                f"{module} is not installed for {self.python} on {self.name} ({found.get('error')})",
+                f"install it there: {self.python} -m pip install {module}",
             )
 
     # ------------------------------------------------------------------------------- artifacts

@@ -109,21 +109,24 @@ def fact_problems(loaded: LoadedRecipe) -> list[Problem]:
     if r.quantize is not None:
         _check_presets(r, add)
     # devices: every name is defined (or a URL), ssh configs exist
-    for key, section in (("bench", r.bench), ("validate", r.validate_cfg)):
-        for i, name in enumerate(section.device):
-            if name != "local" and name not in r.devices and "://" not in name:
-                known = ["local", *r.devices]
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                add(
-                    (key, "device", i),
-                    f"unknown device {name!r} — {hint}define it under devices: (name: ssh://user@host) or use {', '.join(known)}",
-                )
-            elif "://" in name:
-                try:
-                    loaded.device(name)
-                except EdgeAttnError as exc:
-                    add((key, "device", i), exc.one_line())
+    named = [(("bench", "device", i), n) for i, n in enumerate(r.bench.device)]
+    named += [(("validate", "device", i), n) for i, n in enumerate(r.validate_cfg.device)]
+    if r.quantize is not None:
+        named.append((("quantize", "device"), r.quantize.device))
+    for at, name in named:
+        if name != "local" and name not in r.devices and "://" not in name:
+            known = ["local", *r.devices]
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            add(
+                at,
+                f"unknown device {name!r} — {hint}define it under devices: (name: ssh://user@host) or use {', '.join(known)}",
+            )
+        elif "://" in name:
+            try:
+                loaded.device(name)
+            except EdgeAttnError as exc:
+                add(at, exc.one_line())
     for name, section in r.devices.items():
         if section.ssh_config is not None and not loaded.path(section.ssh_config).is_file():
             add(("devices", name, "ssh_config"), f"file {loaded.path(section.ssh_config)} does not exist")
@@ -163,6 +166,12 @@ def _check_presets(r: Recipe, add) -> None:
                     f"measured placement times the model on onnxruntime, not {placement} — use placement: "
                     "policy, or export int8 only to onnx targets",
                 )
+        if opts.placement == "measured" and opts.placement_timer == "device" and r.quantize.device == "local":
+            add(
+                ("quantize", method, "placement_timer"),
+                "placement_timer device times on a device, but quantize.device is local — name the device "
+                "that will run the model (quantize: {device: NAME}), or use placement_timer: auto",
+            )
 
 
 def _check_registered(registry: Registry, name: str, loc: Loc, add) -> None:

@@ -13,7 +13,8 @@ Preset = Literal["performance", "mixed"]
 PresetChoice = Literal["auto", "performance", "mixed"]
 # policy: the runtime's placement rules; measured: time layer groups INT8 vs float on the runtime.
 PlacementChoice = Literal["policy", "measured"]
-# Kinds of CPU int8 arithmetic (edgeattn.device.cpu.CPU_INT8_KINDS), or auto: detect this machine's.
+# Kinds of CPU int8 arithmetic (edgeattn.device.cpu.CPU_INT8_KINDS), or auto: detect the CPU that runs
+# the model (this machine's, or the --device's).
 CpuInt8Choice = Literal["auto", "vnni", "arm-dotprod", "avx2", "none"]
 
 
@@ -52,13 +53,13 @@ class QuantizeConfig(StageConfig):
     )
     cpu_int8: CpuInt8Choice = Field(
         "auto",
-        description="CPU int8 arithmetic the onnxruntime placement is for: auto (this machine's, detected), "
+        description="CPU int8 arithmetic the onnxruntime placement is for: auto (detected: the --device's, else this machine's), "
         "vnni (x86 VNNI/AMX), arm-dotprod (ARM dotprod/i8mm), avx2 (x86 without VNNI: 7-bit weights) or none.",
     )
     placement: PlacementChoice = Field(
         "policy",
         description="policy (the runtime's placement rules) or measured (time each group of layers INT8 vs "
-        "float in the whole model on onnxruntime here; keep INT8 only where it is faster).",
+        "float in the whole model on onnxruntime, here or on the --device; keep INT8 only where it is faster).",
     )
     placement_budget: float = Field(
         180.0, ge=5, le=7200, description="Seconds the measured placement may spend timing (batch 1)."
@@ -71,8 +72,9 @@ class QuantizeConfig(StageConfig):
         "resolution when the checkpoint was trained smaller (default: the checkpoint's size).",
     )
     placement_timer: str = Field(
-        "local",
-        description="Where --placement measured times the model: local (onnxruntime CPU here).",
+        "auto",
+        description="Where --placement measured times the model: auto (device when --device is given, "
+        "else local), local (onnxruntime CPU here) or device (onnxruntime on the --device, by its agent).",
     )
     epochs: int = Field(2, ge=1, le=1000, description="QAT epochs.")
     lr: float = Field(1e-4, gt=0, le=1, description="QAT learning rate (cosine schedule).")

@@ -7,6 +7,7 @@ Nothing is written until the model is final (per-epoch QAT checkpoints aside, ea
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,8 @@ import torch
 
 from edgeattn.checkpoint import ModelHandle, load_checkpoint, save_checkpoint
 from edgeattn.data import DataConfig, FileSet, ImageSet, load_split, load_unlabeled
+from edgeattn.device.config import DeviceConfig, device_config
+from edgeattn.device.device import open_device
 from edgeattn.errors import InputError
 from edgeattn.evaluation import evaluate
 from edgeattn.fileio import check_writable
@@ -23,14 +26,23 @@ from edgeattn.models import model_spec
 from edgeattn.quantize.checkpoint import KIND, nncf_config_of
 from edgeattn.quantize.config import QuantizeConfig
 from edgeattn.quantize.distributed import DistContext, barrier, init_distributed, shutdown
-from edgeattn.quantize.placement import PlacementPolicy, Plan, choose_policy, compute_layers, match_patterns
+from edgeattn.quantize.placement import (
+    PLACEMENTS,
+    PlacementPolicy,
+    Plan,
+    choose_policy,
+    compute_layers,
+    match_patterns,
+)
 from edgeattn.quantize.ptq import TRANSFORMER_FAMILIES, PTQOptions, plan_for, quantize_module
 from edgeattn.quantize.qat import run_qat
 from edgeattn.quantize.result import BudgetInfo, QATInfo, QuantizeReport, StageTop1
 from edgeattn.quantize.summary import layer_rows, model_sizes
+from edgeattn.quantize.timing import PLACEMENT_TIMERS, timer_name
 from edgeattn.quantize.timing_size import TimingSize
 
 if TYPE_CHECKING:
+    from edgeattn.device.device import Device
     from edgeattn.quantize.result import GroupDecision, MeasuredPlacement
     from edgeattn.quantize.timing import PlacementTimer
 
@@ -45,6 +57,8 @@ def quantize_checkpoint(
     *,
     seed: int = 0,
     data_options: DataConfig | None = None,
+    device: DeviceConfig | str | None = None,
+    device_label: str | None = None,
     **overrides: Any,
 ) -> QuantizeReport:
     """Quantize `ckpt` to INT8 for `config.runtime`; writes `out` (rank 0 only under torchrun) and
@@ -52,27 +66,54 @@ def quantize_checkpoint(
 
     `config` (default `QuantizeConfig()`) with any of its fields replaced by `overrides`, e.g.
     `qat=True, epochs=2`. `config.calib` (a folder of unlabeled images) replaces the calibration
-    split; `data_options` say how images are read (workers, class map, bad files).
+    split; `data_options` say how images are read (workers, class map, bad files). `device` (a
+    config or URL) is the machine that will run the model: `--cpu-int8 auto` detects its CPU and
+    `--placement measured` times there (placement_timer auto); None or `local` is this machine.
+    `device_label` is how reports name it (a recipe's device name).
     """
     cfg = QuantizeConfig.build(config, **overrides)
     ckpt, out = Path(ckpt), Path(out)
-    policy = choose_policy(cfg.runtime, cfg.cpu_int8)
-    policy.check_preset(cfg.preset)
+    where = None if device is None else device_config(device)
+    on_device = where is not None and not where.in_process  # plain `local` is this process
+    timer = timer_name(cfg.placement_timer, on_device)
+    runtime = PLACEMENTS.get(cfg.runtime).name  # unknown runtime: one line, before any work
     if cfg.placement == "measured":
-        from edgeattn.quantize.timing import PLACEMENT_TIMERS
-
-        PLACEMENT_TIMERS.get(cfg.placement_timer)  # unknown timer: one line, before any work
-    if cfg.placement == "measured" and policy.name != "onnxruntime":
-        raise InputError(
-            f"--placement measured times the model on onnxruntime, not {policy.name}",
-            "drop --placement measured, or quantize for --runtime onnxruntime",
-        )
+        PLACEMENT_TIMERS.get(timer)  # unknown timer: one line, before any work
+        if runtime != "onnxruntime":
+            on = " (on a --device too: its agent times onnxruntime sessions only)" if on_device else ""
+            raise InputError(
+                f"--placement measured times the model on onnxruntime{on}, not {runtime}",
+                f"drop --placement measured (the {runtime} placement rules then decide), or quantize for --runtime onnxruntime",
+            )
     check_writable(out)
-    ctx = init_distributed() if cfg.qat else None
-    try:
-        return _run(ckpt, data, out, cfg, policy, ctx, seed, data_options or DataConfig())
-    finally:
-        shutdown(ctx)
+    with contextlib.ExitStack() as stack:
+        dev = stack.enter_context(open_device(where, device_label)) if on_device else None
+        policy = _policy_for(cfg, dev)  # reaches the device (its facts) before any work
+        policy.check_preset(cfg.preset)
+        placement_timer = None
+        if cfg.placement == "measured":
+            placement_timer = PLACEMENT_TIMERS.get(timer)(dev)  # `device` without --device: one line
+            if dev is not None and timer == "device":
+                dev.require_module("numpy")
+                dev.require_module("onnxruntime")
+            close = getattr(placement_timer, "close", None)
+            if close is not None:
+                stack.callback(close)  # the device timer's agent and shipped candidates
+        ctx = init_distributed() if cfg.qat else None
+        try:
+            return _run(
+                ckpt, data, out, cfg, policy, ctx, seed, data_options or DataConfig(), placement_timer
+            )
+        finally:
+            shutdown(ctx)
+
+
+def _policy_for(cfg: QuantizeConfig, dev: Device | None) -> PlacementPolicy:
+    """The placement rules for the CPU that runs the model: the device's (from its facts) with
+    `--device` and `--cpu-int8 auto`, else this machine's or the given kind."""
+    if dev is None or cfg.cpu_int8 != "auto" or not PLACEMENTS.get(cfg.runtime).cpu_variants:
+        return choose_policy(cfg.runtime, cfg.cpu_int8)
+    return choose_policy(cfg.runtime, "auto", dev.facts().get("cpu") or {}, owner=f"device {dev.name}")
 
 
 def _load_fp32(ckpt: Path) -> ModelHandle:
@@ -123,6 +164,7 @@ def _run(
     ctx: DistContext | None,
     seed: int,
     options: DataConfig,
+    placement_timer: PlacementTimer | None = None,
 ) -> QuantizeReport:
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -147,11 +189,13 @@ def _run(
     preset = policy.resolve_preset(cfg.preset)
     rules = policy
     if cfg.placement == "measured":  # every conv and linear layer is a candidate; timing decides
+        timer_at = getattr(getattr(placement_timer, "device", None), "name", None)
         policy = replace(
             policy,
             min_macs_per_output=0,
             description="measured: every conv and linear layer a candidate, INT8 kept only where it was "
-            f"faster in the whole model on onnxruntime here ({policy.name}/{policy.variant} formats)",
+            f"faster in the whole model on onnxruntime {'here' if timer_at is None else 'on device ' + timer_at} "
+            f"({policy.name}/{policy.variant} formats)",
         )
     opts = PTQOptions(
         preset=preset,
@@ -176,9 +220,8 @@ def _run(
     if cfg.placement == "measured":
         from edgeattn.quantize.measured import measure_groups
         from edgeattn.quantize.ptq import model_graph
-        from edgeattn.quantize.timing import PLACEMENT_TIMERS
 
-        timer = PLACEMENT_TIMERS.get(cfg.placement_timer)()
+        timer = placement_timer or PLACEMENT_TIMERS.get("local")(None)
         graph = model_graph(fp32, calib[:1])  # the graph the plan's op names come from
         found = measure_groups(
             timing.int8(qmodel),

@@ -180,10 +180,11 @@ CPU_INT8_CHOICES = ("auto", *CPU_INT8_KINDS)
 
 
 def choose_policy(
-    runtime: str, cpu_int8_kind: str = "auto", cpu: Mapping[str, Any] | None = None
+    runtime: str, cpu_int8_kind: str = "auto", cpu: Mapping[str, Any] | None = None, owner: str | None = None
 ) -> PlacementPolicy:
     """The placement for `runtime` on the CPU that will run the model: detected from `cpu` (a facts
-    block, e.g. a device's; this machine's when None) when `cpu_int8_kind` is "auto", else as given."""
+    block, e.g. a device's; this machine's when None) when `cpu_int8_kind` is "auto", else as given.
+    `owner` names whose CPU `cpu` is in the reason (e.g. "device ssh://pi@host")."""
     base = PLACEMENTS.get(runtime)
     if cpu_int8_kind not in CPU_INT8_CHOICES:
         raise InputError(
@@ -197,11 +198,12 @@ def choose_policy(
             cpu_int8_kind, f"--cpu-int8 {cpu_int8_kind} was given ({CPU_INT8_KINDS[cpu_int8_kind]})"
         )
     found = cpu_int8(cpu)
-    where = (
-        f"this CPU ({found.model})"
-        if cpu is None and found.model
-        else ("this CPU" if cpu is None else (found.model or "the device's CPU"))
-    )
+    if cpu is None:
+        where = f"this CPU ({found.model})" if found.model else "this CPU"
+    elif owner:
+        where = f"{owner} ({found.model})" if found.model else owner
+    else:
+        where = found.model or "the device's CPU"
     return base.for_cpu(found.kind, f"{where} {found.evidence()}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgeattn.pipeline.schema import QUANTIZED_PRECISIONS, QuantMethod, Recipe
-from edgeattn.pipeline.stages.common import eval_step
+from edgeattn.pipeline.stages.common import device_step_config, eval_step
 from edgeattn.pipeline.state import CheckpointInfo, RunState
 from edgeattn.pipeline.steps import Step, stage
 from edgeattn.quantize.config import QuantizeConfig
@@ -61,15 +61,23 @@ def _method_steps(
     config = opts.config(qat=qat, runtime=placement)
     # Options PTQ does not read stay out of its key, so changing QAT's epochs does not redo PTQ.
     key = config.model_dump(mode="json", exclude=set() if qat else set(QuantizeConfig.QAT_ONLY))
-    # cpu_int8 auto resolves on the machine that runs the recipe: its result is part of the key.
+    # cpu_int8 auto resolves on the machine that will run the model: here, its result is part of the
+    # key; on a device (quantize.device), the device's URL, options and agent are.
     from edgeattn.quantize.placement import choose_policy
 
-    key["placement_policy"] = choose_policy(placement, config.cpu_int8).label
+    assert r.quantize is not None
+    device = state.loaded.device(r.quantize.device)
+    if device.in_process:
+        key["placement_policy"] = choose_policy(placement, config.cpu_int8).label
+    else:
+        key.update(device_step_config(state, r.quantize.device))
 
     def run() -> dict[str, Any]:
         from edgeattn.quantize import quantize_checkpoint
 
-        return quantize_checkpoint(source.path, data, out, config, seed=r.seed).to_dict()
+        return quantize_checkpoint(
+            source.path, data, out, config, seed=r.seed, device=device, device_label=r.quantize.device
+        ).to_dict()
 
     def collect(summary: dict[str, Any]) -> None:
         state.stage_results[f"quantize/{name}"] = QuantizeReport.model_validate(summary)
