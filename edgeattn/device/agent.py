@@ -425,11 +425,7 @@ class OrtBackend:
     def __init__(self, path, manifest, options):
         import numpy as np
 
-        try:
-            import onnxruntime as ort
-        except Exception as exc:  # noqa: BLE001
-            raise missing_runtime("onnxruntime", str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__,
-                                  f"install it there: {sys.executable} -m pip install onnxruntime") from None  # fmt: skip
+        ort = import_onnxruntime()
         so = ort.SessionOptions()
         if options.get("threads"):
             so.intra_op_num_threads = int(options["threads"])
@@ -441,14 +437,13 @@ class OrtBackend:
         available = ort.get_available_providers()
         wanted = options.get("providers") or ["CPUExecutionProvider"]
         chosen = [p for p in wanted if p in available] or ["CPUExecutionProvider"]
-        try:
-            self.session = ort.InferenceSession(path, sess_options=so, providers=chosen)
-        except Exception as exc:  # noqa: BLE001  onnxruntime raises its own exception types
-            raise AgentError(
-                "input",
-                f"onnxruntime {ort.__version__} on the device cannot load {os.path.basename(path)} ({str(exc).splitlines()[0][:200]})",
-                "re-export the model, or install the onnxruntime version it was checked with",
-            ) from None
+        self.session = load_ort_session(
+            ort,
+            path,
+            so,
+            chosen,
+            "re-export the model, or install the onnxruntime version it was checked with",
+        )
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_type = np.float16 if "float16" in inp.type else np.float32
@@ -781,27 +776,44 @@ def bench(opened, settings):
     return {"timer": name, "batches": batches, "peak_rss_mb": rss_mb("VmHWM")}
 
 
-def ort_timing_session(path, threads):
-    """A CPU session as the host's placement timer opens one (edgeattn.onnx.ort.session): `threads`
-    intra-op threads, one inter-op thread, all graph optimizations."""
+def import_onnxruntime():
+    """The onnxruntime module, or the agent's one-line error saying how to install it there."""
     try:
         import onnxruntime as ort
     except Exception as exc:  # noqa: BLE001
         raise missing_runtime("onnxruntime", str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__,
                               f"install it there: {sys.executable} -m pip install onnxruntime") from None  # fmt: skip
+    return ort
+
+
+def load_ort_session(ort, path, so, providers, fix):
+    """An onnxruntime session of `path`, or an input error naming the file and the device's version."""
+    try:
+        return ort.InferenceSession(path, sess_options=so, providers=providers)
+    except Exception as exc:  # noqa: BLE001  onnxruntime raises its own exception types
+        raise AgentError(
+            "input",
+            f"onnxruntime {ort.__version__} on the device cannot load {os.path.basename(path)} ({str(exc).splitlines()[0][:200]})",
+            fix,
+        ) from None
+
+
+def ort_timing_session(path, threads):
+    """A CPU session as the host's placement timer opens one (edgeattn.onnx.ort.session): `threads`
+    intra-op threads, one inter-op thread, all graph optimizations."""
+    ort = import_onnxruntime()
     so = ort.SessionOptions()
     so.intra_op_num_threads = int(threads)
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
-    try:
-        return ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001  onnxruntime raises its own exception types
-        raise AgentError(
-            "input",
-            f"onnxruntime {ort.__version__} on the device cannot load {os.path.basename(path)} ({str(exc).splitlines()[0][:200]})",
-            "install an onnxruntime there that runs the opset edgeattn exports",
-        ) from None
+    return load_ort_session(
+        ort,
+        path,
+        so,
+        ["CPUExecutionProvider"],
+        "install an onnxruntime there that runs the opset edgeattn exports",
+    )
 
 
 def fixed_feed(sess):
