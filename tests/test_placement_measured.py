@@ -183,7 +183,7 @@ def test_measured_decisions_are_the_graph(trained, data, tmp_path):
         calib_size=16,
         placement="measured",
         placement_timer="kernel-cost",
-        placement_budget=12,
+        placement_budget=120,  # the cost timer is instant: only the exports spend it (all groups reached even on a loaded machine)
     )
     m = report.measured
     assert m is not None and m.timer == "kernel-cost model (test)"
