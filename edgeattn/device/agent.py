@@ -385,6 +385,22 @@ def sha256_of(path):
     return h.hexdigest()
 
 
+def check_shipped(path, sha256, name):
+    """The sha256 of a file the host copied here; it must exist and (when `sha256` is given) match it.
+    A mismatched copy is removed so the next run copies it again."""
+    if not os.path.exists(path):
+        raise AgentError("input", f"{path} is not on the device", "rerun: the host copies it first")
+    digest = sha256_of(path)
+    if sha256 and digest != sha256:
+        os.unlink(path)
+        raise AgentError(
+            "input",
+            f"the copy of {name} on the device does not match its sha256 (a corrupted transfer or cache); it was removed",
+            "rerun: it is copied again",
+        )
+    return digest
+
+
 def check_matches_manifest(name, in_shape, out_shape, manifest):
     size = manifest["input_spec"]["size"]
     hw = [d for d in in_shape[2:4] if isinstance(d, int)]
@@ -860,14 +876,8 @@ def time_placement(req):
     s = req["settings"]
     sessions = []
     for model in req["models"]:
-        path = model["path"]
-        if not os.path.exists(path):
-            raise AgentError("input", f"{path} is not on the device", "rerun: the host copies it first")
-        if sha256_of(path) != model["sha256"]:
-            os.unlink(path)
-            raise AgentError("input", f"the copy of {os.path.basename(path)} on the device does not match its sha256; it was removed",
-                             "rerun: it is copied again")  # fmt: skip
-        sessions.append(ort_timing_session(path, s["threads"]))
+        check_shipped(model["path"], model["sha256"], os.path.basename(model["path"]))
+        sessions.append(ort_timing_session(model["path"], s["threads"]))
     runs = [(lambda sess=sess, feed=fixed_feed(sess): sess.run(None, feed)) for sess in sessions]
     one_ms = []
     for fn in runs:  # one warm-up run, then one timed run to size the rounds
@@ -1109,18 +1119,7 @@ class Server:
 
     def op_open(self, req, payload):
         path, manifest = req["path"], req["manifest"]
-        if not os.path.exists(path):
-            raise AgentError("input", f"{path} is not on the device", "rerun: the host copies it first")
-        digest = sha256_of(path)
-        if manifest.get("sha256") and digest != manifest["sha256"]:
-            os.unlink(path)
-            raise AgentError(
-                "input",
-                "the copy of {} on the device does not match its sha256 (a corrupted transfer or cache); it was removed".format(
-                    manifest.get("artifact")
-                ),
-                "rerun: it is copied again",
-            )
+        digest = check_shipped(path, manifest.get("sha256"), manifest.get("artifact"))
         runtime = req["runtime"]
         if runtime not in BACKENDS:
             raise AgentError(

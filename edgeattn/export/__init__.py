@@ -122,7 +122,8 @@ def export_artifact(
         options={**exporter.option_defaults, **target_options},
         overwrite=overwrite,
     )
-    req.opset = cfg.opset if cfg.opset is not None else exporter.default_opset(req)
+    if req.opset is None:
+        req.opset = exporter.default_opset(req)
     exporter.check(req)
     _check_outputs(exporter.outputs(req), overwrite, folder=out if exporter.writes_folder else None)
     return exporter.export(req)

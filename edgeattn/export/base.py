@@ -130,14 +130,10 @@ class Exporter:
     def default_opset(self, req: ExportRequest) -> int:
         """The ONNX opset when none is asked for: an INT8 graph's runtime's (`INT8_OPSET`), else 17; the
         dynamo exporter writes 18 at least."""
-        from edgeattn.onnx.graph import DEFAULT_OPSET, INT8_OPSET
+        from edgeattn.onnx.graph import DEFAULT_OPSET, int8_opset
         from edgeattn.onnx.torch_export import DYNAMO_MIN_OPSET
 
-        opset = (
-            INT8_OPSET.get(self.int8_runtime(req), DEFAULT_OPSET)
-            if req.precision == "int8"
-            else DEFAULT_OPSET
-        )
+        opset = int8_opset(self.int8_runtime(req)) if req.precision == "int8" else DEFAULT_OPSET
         return max(opset, DYNAMO_MIN_OPSET) if req.options.get("exporter") == "dynamo" else opset
 
     def check(self, req: ExportRequest) -> None:

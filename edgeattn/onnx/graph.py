@@ -33,6 +33,11 @@ DEFAULT_OPSET = 17  # what exports write when no opset is asked for (TensorRT 8.
 INT8_OPSET: dict[str, int] = {"onnxruntime": 20}
 
 
+def int8_opset(runtime: str, asked: int | None = None) -> int:
+    """The opset of an INT8 graph for `runtime`: the one asked for, else the runtime's (see INT8_OPSET)."""
+    return asked if asked is not None else INT8_OPSET.get(runtime, DEFAULT_OPSET)
+
+
 def load_model(model: onnx.ModelProto | Path | str) -> onnx.ModelProto:
     """`model` itself when it is a ModelProto, else the ONNX file at that path (bad input: InputError)."""
     if isinstance(model, onnx.ModelProto):

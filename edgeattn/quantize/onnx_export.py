@@ -20,17 +20,12 @@ import torch
 from edgeattn.checkpoint import ModelHandle
 from edgeattn.errors import InputError
 from edgeattn.fileio import atomic_output
-from edgeattn.onnx.graph import DEFAULT_OPSET, INT8_OPSET, QDQ_MIN_OPSET, nonstandard_ops
+from edgeattn.onnx.graph import QDQ_MIN_OPSET, int8_opset, nonstandard_ops
 from edgeattn.onnx.qdq_passes import RUNTIME_PASSES, apply_passes
 from edgeattn.onnx.torch_export import torch_to_onnx
 
 if TYPE_CHECKING:
     import onnx
-
-
-def int8_opset(runtime: str, asked: int | None = None) -> int:
-    """The opset of an INT8 graph for `runtime`: the one asked for, else the runtime's (see INT8_OPSET)."""
-    return asked if asked is not None else INT8_OPSET.get(runtime, DEFAULT_OPSET)
 
 
 def export_quantized_onnx(

@@ -125,6 +125,10 @@ class Ratio:
     low: float
     high: float
 
+    def report_fields(self) -> dict[str, Any]:
+        """`speedup` and `interval` as the placement report records them (3 decimals)."""
+        return {"speedup": round(self.median, 3), "interval": [round(self.low, 3), round(self.high, 3)]}
+
     @property
     def above_one(self) -> bool:
         """The interval excludes 1.0 on the side of `fast` being faster."""
