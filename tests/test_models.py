@@ -97,11 +97,21 @@ def test_linear_attention_is_linear_in_tokens():
 def test_linear_attention_matches_explicit_formula():
     torch.manual_seed(0)
     block = LinearAttention2d(8, num_heads=2).eval()
-    q, k, v = torch.randn(3, 1, 2, 10, 4).unbind(0)
+    q, k, v = torch.randn(3, 1, 2, 10, 4).unbind(0)  # (B, heads, N, d)
     fq, fk = torch.nn.functional.elu(q) + 1, torch.nn.functional.elu(k) + 1
     sim = fq @ fk.transpose(-1, -2)  # (1, 2, N, N): the quadratic form, for reference only
     want = (sim @ v) / sim.sum(-1, keepdim=True)
-    torch.testing.assert_close(block.mix(q, k, v), want, atol=1e-5, rtol=1e-4)
+    got = block.mix(*(t.transpose(-1, -2) for t in (q, k, v)))  # mix takes and gives (B, heads, d, N)
+    torch.testing.assert_close(got.transpose(-1, -2), want, atol=1e-5, rtol=1e-4)
+
+
+def test_softmax_attention_matches_explicit_formula():
+    torch.manual_seed(0)
+    block = SoftmaxAttention2d(8, num_heads=2).eval()
+    q, k, v = torch.randn(3, 1, 2, 10, 4).unbind(0)  # (B, heads, N, d)
+    want = ((q @ k.transpose(-1, -2)) * 4**-0.5).softmax(-1) @ v
+    got = block.mix(*(t.transpose(-1, -2) for t in (q, k, v)))
+    torch.testing.assert_close(got.transpose(-1, -2), want, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -40,8 +40,11 @@ class MultiHeadAttention2d(nn.Module):
         self.proj = nn.Conv2d(num_heads * head_dim, channels, 1) if num_heads else None
         self.head_mask: torch.Tensor | None = None
 
-    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """(B, heads, N, d) x3 -> (B, heads, N, d)."""
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tokens: int | None = None) -> torch.Tensor:
+        """(B, heads, d, N) x3 -> (B, heads, d, N): tokens last, as NCHW stores them.
+
+        `tokens` is N, taken from the block's input: read from q, k or v, an exported INT8 graph
+        would dequantize that tensor a second time only to read its shape."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,14 +52,14 @@ class MultiHeadAttention2d(nn.Module):
             return x
         b, c, h, w = x.shape
         n = h * w
-        qkv = self.qkv(self.norm(x)).reshape(b, 3, self.num_heads, self.head_dim, n)
-        q, k, v = (t.transpose(-1, -2) for t in qkv.unbind(1))  # (B, heads, N, d)
-        out = self.mix(q, k, v)
+        # NCHW already holds each head as (d, N): reshaping is free, and no full-size transpose is
+        # needed on the way in or out (they cost more than the matmuls at 224 x 224).
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.num_heads, self.head_dim, n).unbind(1)
+        out = self.mix(q, k, v, n)
         if self.head_mask is not None:
             out = out * self.head_mask.view(1, -1, 1, 1).to(out.dtype)
-        # (B, heads, N, d) -> (B, heads*d, H, W): channels are head-major, matching qkv's rows.
-        out = out.transpose(-1, -2).reshape(b, self.num_heads * self.head_dim, h, w)
-        return x + self.proj(out)
+        # (B, heads, d, N) -> (B, heads*d, H, W): channels are head-major, matching qkv's rows.
+        return x + self.proj(out.reshape(b, self.num_heads * self.head_dim, h, w))
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, num_heads={self.num_heads}, head_dim={self.head_dim}"
@@ -67,25 +70,27 @@ class LinearAttention2d(MultiHeadAttention2d):
 
     eps = 1e-6
 
-    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tokens: int | None = None) -> torch.Tensor:
         q = F.elu(q) + 1.0
         # phi(k) / N: numerator and denominator both scale by 1/N, so the result is the same, but the
         # sums over N positions stay O(1) instead of O(N) -- in FP16 (Core ML, TensorRT) the plain sums
         # overflow 65504 at 32x32 and give inf/inf = NaN.
-        k = (F.elu(k) + 1.0) / k.shape[2]
-        kv = k.transpose(-1, -2) @ v  # (B, heads, d, d)
-        z = q @ k.sum(dim=2, keepdim=True).transpose(-1, -2)  # (B, heads, N, 1)
-        return (q @ kv) / (z + self.eps)
+        k = (F.elu(k) + 1.0) / (k.shape[-1] if tokens is None else tokens)
+        # Written on (d, N) tiles: (phi(k)^T v)^T = v phi(k)^T, whose transposed operand runtimes fold
+        # into the matmul, and phi(q) enters from the right, so the output stays (d, N).
+        kv_t = v @ k.transpose(-1, -2)  # (B, heads, d, d)
+        z = k.sum(dim=-1, keepdim=True).transpose(-1, -2) @ q  # (B, heads, 1, N)
+        return (kv_t @ q) / (z + self.eps)
 
 
 class SoftmaxAttention2d(MultiHeadAttention2d):
     """Multi-head softmax self-attention over all spatial positions (O(N^2): small inputs only)."""
 
-    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        attn = (q @ k.transpose(-1, -2)) * (self.head_dim**-0.5)
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tokens: int | None = None) -> torch.Tensor:
+        attn = (q.transpose(-1, -2) @ k) * (self.head_dim**-0.5)  # (B, heads, N, N)
         attn = attn.softmax(dim=-1)
         self.last_attention = attn.detach() if getattr(self, "keep_attention", False) else None
-        return attn @ v
+        return v @ attn.transpose(-1, -2)
 
 
 class SqueezeExcite(nn.Module):
