@@ -40,7 +40,9 @@ class MultiHeadAttention2d(nn.Module):
         self.proj = nn.Conv2d(num_heads * head_dim, channels, 1) if num_heads else None
         self.head_mask: torch.Tensor | None = None
 
-    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tokens: int | None = None) -> torch.Tensor:
+    def mix(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tokens: int | None = None
+    ) -> torch.Tensor:
         """(B, heads, d, N) x3 -> (B, heads, d, N): tokens last, as NCHW stores them.
 
         `tokens` is N, taken from the block's input: read from q, k or v, an exported INT8 graph
@@ -70,7 +72,9 @@ class LinearAttention2d(MultiHeadAttention2d):
 
     eps = 1e-6
 
-    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tokens: int | None = None) -> torch.Tensor:
+    def mix(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tokens: int | None = None
+    ) -> torch.Tensor:
         q = F.elu(q) + 1.0
         # phi(k) / N: numerator and denominator both scale by 1/N, so the result is the same, but the
         # sums over N positions stay O(1) instead of O(N) -- in FP16 (Core ML, TensorRT) the plain sums
@@ -86,7 +90,9 @@ class LinearAttention2d(MultiHeadAttention2d):
 class SoftmaxAttention2d(MultiHeadAttention2d):
     """Multi-head softmax self-attention over all spatial positions (O(N^2): small inputs only)."""
 
-    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tokens: int | None = None) -> torch.Tensor:
+    def mix(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tokens: int | None = None
+    ) -> torch.Tensor:
         attn = (q.transpose(-1, -2) @ k) * (self.head_dim**-0.5)  # (B, heads, N, N)
         attn = attn.softmax(dim=-1)
         self.last_attention = attn.detach() if getattr(self, "keep_attention", False) else None
