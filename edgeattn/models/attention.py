@@ -26,7 +26,9 @@ from edgeattn.models.psa import PointwiseSpatialAttention
 class MultiHeadAttention2d(nn.Module):
     """Shared structure of the multi-head blocks: pre-norm, fused qkv, per-head mixing, proj, residual."""
 
-    def __init__(self, channels: int, num_heads: int = 4, head_dim: int | None = None) -> None:
+    def __init__(
+        self, channels: int, num_heads: int = 4, head_dim: int | None = None, norm: bool = True
+    ) -> None:
         super().__init__()
         if head_dim is None:
             if channels % num_heads:
@@ -35,7 +37,8 @@ class MultiHeadAttention2d(nn.Module):
         self.channels = channels
         self.num_heads = num_heads
         self.head_dim = head_dim
-        self.norm = nn.BatchNorm2d(channels)
+        # norm=False: the pre-norm was folded into qkv (fold_norm) and the structure is rebuilt without it.
+        self.norm: nn.Module = nn.BatchNorm2d(channels) if norm else nn.Identity()
         self.qkv = nn.Conv2d(channels, 3 * num_heads * head_dim, 1) if num_heads else None
         self.proj = nn.Conv2d(num_heads * head_dim, channels, 1) if num_heads else None
         self.head_mask: torch.Tensor | None = None
@@ -62,6 +65,23 @@ class MultiHeadAttention2d(nn.Module):
             out = out * self.head_mask.view(1, -1, 1, 1).to(out.dtype)
         # (B, heads, d, N) -> (B, heads*d, H, W): channels are head-major, matching qkv's rows.
         return x + self.proj(out.reshape(b, self.num_heads * self.head_dim, h, w))
+
+    @torch.no_grad()
+    def fold_norm(self) -> None:
+        """Fold the pre-norm BatchNorm into the qkv 1x1 conv: qkv(bn(x)) = qkv'(x), exact in float
+        (no padding). Why: in an INT8 graph the BatchNorm's output is requantized for the conv, so it
+        cannot be folded there and costs a float BatchNorm, a QuantizeLinear and layout transposes per
+        block; folded first, the conv reads the residual stream, which is already quantized."""
+        if not isinstance(self.norm, nn.BatchNorm2d):
+            return
+        bn = self.norm
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        shift = bn.bias - bn.running_mean * scale
+        if self.qkv is not None:
+            weight = self.qkv.weight  # (out, in, 1, 1)
+            self.qkv.bias.add_(weight[:, :, 0, 0] @ shift)
+            weight.mul_(scale.view(1, -1, 1, 1))
+        self.norm = nn.Identity()
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, num_heads={self.num_heads}, head_dim={self.head_dim}"
@@ -162,14 +182,15 @@ ATTENTION_KINDS: dict[str, type[nn.Module] | None] = {
 
 
 def make_attention(
-    kind: str, channels: int, num_heads: int, resolution: tuple[int, int] = (7, 7)
+    kind: str, channels: int, num_heads: int, resolution: tuple[int, int] = (7, 7), norm: bool = True
 ) -> nn.Module:
-    """The attention block `kind` for a `channels`-wide feature map of (at most) `resolution`."""
+    """The attention block `kind` for a `channels`-wide feature map of (at most) `resolution`;
+    `norm=False` builds multi-head blocks whose pre-norm was folded into qkv."""
     cls = ATTENTION_KINDS[kind]
     if cls is None:
         return nn.Identity()
     if issubclass(cls, MultiHeadAttention2d):
-        return cls(channels, num_heads)
+        return cls(channels, num_heads, norm=norm)
     if cls is PointwiseSpatialAttention:  # its maps are sized by the feature resolution
         return cls(channels, resolution)
     return cls(channels)

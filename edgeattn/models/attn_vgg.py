@@ -10,7 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgeattn.models.attention import ATTENTION_KINDS, make_attention
+from edgeattn.models.attention import ATTENTION_KINDS, MultiHeadAttention2d, make_attention
+
+# attention_norm: the multi-head blocks' pre-norm, a BatchNorm, or "folded" into their qkv convs
+# (fold_for_inference; exact in float), the structure an INT8 checkpoint of a folded model rebuilds.
+ATTENTION_NORMS = ("batchnorm", "folded")
 
 # Channels per conv layer, one list per stage; each stage ends in a 2x2 max-pool.
 VGG_LAYOUTS: dict[str, list[list[int]]] = {
@@ -33,10 +37,15 @@ class AttnVGG(nn.Module):
         batch_norm: bool = False,
         dropout: float = 0.5,
         input_size: int = 224,
+        attention_norm: str = "batchnorm",
     ) -> None:
         super().__init__()
         if attention not in ATTENTION_KINDS:
             raise ValueError(f"unknown attention kind {attention!r}")
+        if attention_norm not in ATTENTION_NORMS:
+            raise ValueError(
+                f"unknown attention_norm {attention_norm!r} (one of {', '.join(ATTENTION_NORMS)})"
+            )
         if head not in ("small", "classic"):
             raise ValueError(f"unknown classifier head {head!r}")
         self.attention_kind = attention
@@ -56,7 +65,9 @@ class AttnVGG(nn.Module):
                 nn.ModuleDict(
                     {
                         "convs": nn.Sequential(*layers),
-                        "attn": make_attention(attention, in_ch, num_heads, (side, side)),
+                        "attn": make_attention(
+                            attention, in_ch, num_heads, (side, side), norm=attention_norm == "batchnorm"
+                        ),
                         "pool": nn.MaxPool2d(2, 2),
                     }
                 )
@@ -79,6 +90,14 @@ class AttnVGG(nn.Module):
             self.classifier = nn.Sequential(
                 nn.Flatten(1), nn.Dropout(dropout * 0.4), nn.Linear(in_ch, num_classes)
             )
+
+    def fold_for_inference(self) -> dict[str, str]:
+        """Fold every multi-head block's pre-norm into its qkv conv (exact in float); returns the
+        model options that rebuild the folded structure (edgeattn.models.fold)."""
+        for stage in self.stages:
+            if isinstance(stage["attn"], MultiHeadAttention2d):
+                stage["attn"].fold_norm()
+        return {"attention_norm": "folded"}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for stage in self.stages:

@@ -46,7 +46,9 @@ class VGGMultiHeadAdapter(HeadAdapter):
 
     def keep_heads(self, module: nn.Module, keep: list[int]) -> nn.Module:
         d = module.head_dim
-        new = self.cls(module.channels, num_heads=len(keep), head_dim=d)
+        new = self.cls(
+            module.channels, num_heads=len(keep), head_dim=d, norm=isinstance(module.norm, nn.BatchNorm2d)
+        )
         new.norm.load_state_dict(module.norm.state_dict())
         if keep:
             rows = self._qkv_rows(module, keep)

@@ -8,7 +8,14 @@ from edgeattn.models.attn_vgg import VGG_LAYOUTS, AttnVGG
 from edgeattn.models.config import IMAGENET_MEAN, IMAGENET_STD, InputSpec, ModelConfig
 from edgeattn.models.registry import MODELS, ModelSpec
 
-VGG_DEFAULTS = {"attention": "linear", "num_heads": 4, "head": "small", "width": 1.0, "batch_norm": False}
+VGG_DEFAULTS = {
+    "attention": "linear",
+    "num_heads": 4,
+    "head": "small",
+    "width": 1.0,
+    "batch_norm": False,
+    "attention_norm": "batchnorm",
+}
 
 
 def _build(layout: str):

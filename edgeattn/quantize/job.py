@@ -23,6 +23,7 @@ from edgeattn.errors import InputError
 from edgeattn.evaluation import evaluate
 from edgeattn.fileio import check_writable
 from edgeattn.models import model_spec
+from edgeattn.models.fold import fold_for_inference
 from edgeattn.quantize.checkpoint import KIND, nncf_config_of
 from edgeattn.quantize.config import QuantizeConfig
 from edgeattn.quantize.distributed import DistContext, barrier, init_distributed, shutdown
@@ -34,12 +35,13 @@ from edgeattn.quantize.placement import (
     compute_layers,
     match_patterns,
 )
-from edgeattn.quantize.ptq import TRANSFORMER_FAMILIES, PTQOptions, plan_for, quantize_module
+from edgeattn.quantize.ptq import TRANSFORMER_FAMILIES, PTQOptions, model_graph, plan_for, quantize_module
 from edgeattn.quantize.qat import run_qat
 from edgeattn.quantize.result import BudgetInfo, QATInfo, QuantizeReport, StageTop1
 from edgeattn.quantize.summary import layer_rows, model_sizes
 from edgeattn.quantize.timing import PLACEMENT_TIMERS, timer_name
 from edgeattn.quantize.timing_size import TimingSize
+from edgeattn.quantize.unify import unify_requantizers
 
 if TYPE_CHECKING:
     from edgeattn.device.device import Device
@@ -168,7 +170,7 @@ def _run(
 ) -> QuantizeReport:
     start = time.perf_counter()
     torch.manual_seed(seed)
-    handle = _load_fp32(ckpt)
+    handle = fold_for_inference(_load_fp32(ckpt))  # exact; the INT8 config records the folded structure
     names = list(compute_layers(handle.module))
     ignored = list(cfg.ignored)
     unmatched = [p for p, hit in match_patterns(names, ignored).items() if not hit]
@@ -207,10 +209,13 @@ def _run(
     )
 
     measured_float: dict[str, str] = {}
+    graph = model_graph(fp32, calib[:1])  # the graph the plan's op names come from
 
     def requantize(keep_float: dict[str, str]) -> tuple[Plan, torch.nn.Module]:
         plan = plan_for(fp32, calib[:1], policy, ignored, {**measured_float, **keep_float})
-        return plan, quantize_module(fp32, calib, plan, opts)
+        qmodel = quantize_module(fp32, calib, plan, opts)
+        unify_requantizers(qmodel, graph)
+        return plan, qmodel
 
     plan, qmodel = requantize({})
     measured_start = time.perf_counter()
@@ -219,10 +224,8 @@ def _run(
     timer = None
     if cfg.placement == "measured":
         from edgeattn.quantize.measured import measure_groups
-        from edgeattn.quantize.ptq import model_graph
 
         timer = placement_timer or PLACEMENT_TIMERS.get("local")(None)
-        graph = model_graph(fp32, calib[:1])  # the graph the plan's op names come from
         found = measure_groups(
             timing.int8(qmodel),
             graph,
