@@ -151,3 +151,20 @@ def test_int8_model_is_folded_and_reads_each_qkv_input_on_its_producers_grid(ptq
             getattr(q, "input_range", None).mul_(1.1) if hasattr(q, "input_range") else q.scale.mul_(1.1)
     export_quantized_onnx(handle, tmp_path / "moved.onnx", dynamic_batch=True)
     assert _requantizations(onnx.load(str(tmp_path / "moved.onnx")))
+
+
+def test_unify_copies_only_between_quantizers_of_one_format():
+    """A per-channel or other-bits quantizer cannot take a per-tensor one's parameters."""
+    from nncf.common.quantization.structs import QuantizationScheme
+    from nncf.torch.quantization.layers import AsymmetricQuantizer, PTQuantizerSpec
+
+    from edgeattn.quantize.unify import _same_format
+
+    def quantizer(shape: tuple[int, ...], bits: int = 8) -> nn.Module:
+        spec = PTQuantizerSpec(num_bits=bits, mode=QuantizationScheme.ASYMMETRIC, signedness_to_force=None,
+                               narrow_range=False, half_range=False, scale_shape=shape, logarithm_scale=False)  # fmt: skip
+        return AsymmetricQuantizer(spec)
+
+    assert _same_format(quantizer((1,)), quantizer((1,)))
+    assert not _same_format(quantizer((1,)), quantizer((4, 1, 1, 1)))
+    assert not _same_format(quantizer((1,)), quantizer((1,), bits=7))
