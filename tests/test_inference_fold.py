@@ -158,13 +158,13 @@ def test_unify_copies_only_between_quantizers_of_one_format():
     from nncf.common.quantization.structs import QuantizationScheme
     from nncf.torch.quantization.layers import AsymmetricQuantizer, PTQuantizerSpec
 
-    from edgeattn.quantize.unify import _same_format
+    from edgeattn.quantize.unify import same_format
 
     def quantizer(shape: tuple[int, ...], bits: int = 8) -> nn.Module:
         spec = PTQuantizerSpec(num_bits=bits, mode=QuantizationScheme.ASYMMETRIC, signedness_to_force=None,
                                narrow_range=False, half_range=False, scale_shape=shape, logarithm_scale=False)  # fmt: skip
         return AsymmetricQuantizer(spec)
 
-    assert _same_format(quantizer((1,)), quantizer((1,)))
-    assert not _same_format(quantizer((1,)), quantizer((4, 1, 1, 1)))
-    assert not _same_format(quantizer((1,)), quantizer((1,), bits=7))
+    assert same_format(quantizer((1,)), quantizer((1,)))
+    assert not same_format(quantizer((1,)), quantizer((4, 1, 1, 1)))
+    assert not same_format(quantizer((1,)), quantizer((1,), bits=7))

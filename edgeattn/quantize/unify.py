@@ -44,13 +44,13 @@ def unify_requantizers(qmodel: nn.Module, graph: Any) -> int:
             source = outputs.get(edge.from_node.node_name)
             if edge.input_port_id != port or edge.output_port_id != 0 or source is None:
                 continue
-            if source is not hook and _same_format(source, hook):
+            if source is not hook and same_format(source, hook):
                 hook.load_state_dict(source.state_dict())
                 copied += 1
     return copied
 
 
-def _same_format(a: nn.Module, b: nn.Module) -> bool:
+def same_format(a: nn.Module, b: nn.Module) -> bool:
     """Whether `b` can take `a`'s parameters and then quantize exactly as `a` does: same quantizer
     class, bits, range convention and parameter shapes (per-tensor vs per-channel)."""
     if type(a) is not type(b) or a.num_bits != b.num_bits:
