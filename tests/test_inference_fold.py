@@ -126,11 +126,12 @@ def _qkv_input_quantizers(module: nn.Module) -> list[nn.Module]:
     from nncf.torch.function_hook.hook_storage import decode_hook_name
     from nncf.torch.function_hook.wrapper import get_hook_storage
 
-    return [
-        hook
-        for name, hook in get_hook_storage(module).named_hooks()
-        if decode_hook_name(name)[0] == "pre_hooks" and "qkv" in name and decode_hook_name(name)[2] == 0
-    ]
+    found = []
+    for name, hook in get_hook_storage(module).named_hooks():
+        kind, op, port = decode_hook_name(name)
+        if kind == "pre_hooks" and "qkv" in op and port == 0:
+            found.append(hook)
+    return found
 
 
 def test_int8_model_is_folded_and_reads_each_qkv_input_on_its_producers_grid(ptq, tmp_path):
@@ -148,7 +149,7 @@ def test_int8_model_is_folded_and_reads_each_qkv_input_on_its_producers_grid(ptq
     # quantizes those inputs twice, and the check above sees it.
     with torch.no_grad():
         for q in _qkv_input_quantizers(handle.module):
-            getattr(q, "input_range", None).mul_(1.1) if hasattr(q, "input_range") else q.scale.mul_(1.1)
+            (q.input_range if hasattr(q, "input_range") else q.scale).mul_(1.1)  # asymmetric / symmetric
     export_quantized_onnx(handle, tmp_path / "moved.onnx", dynamic_batch=True)
     assert _requantizations(onnx.load(str(tmp_path / "moved.onnx")))
 

@@ -31,11 +31,12 @@ from edgeattn.quantize.placement import (
     PLACEMENTS,
     PlacementPolicy,
     Plan,
+    build_plan,
     choose_policy,
     compute_layers,
     match_patterns,
 )
-from edgeattn.quantize.ptq import TRANSFORMER_FAMILIES, PTQOptions, model_graph, plan_for, quantize_module
+from edgeattn.quantize.ptq import TRANSFORMER_FAMILIES, PTQOptions, model_graph, quantize_module
 from edgeattn.quantize.qat import run_qat
 from edgeattn.quantize.result import BudgetInfo, QATInfo, QuantizeReport, StageTop1
 from edgeattn.quantize.summary import layer_rows, model_sizes
@@ -209,10 +210,10 @@ def _run(
     )
 
     measured_float: dict[str, str] = {}
-    graph = model_graph(fp32, calib[:1])  # the graph the plan's op names come from
+    graph = model_graph(fp32, calib[:1])  # traced once: plans, unify and the measured groups use it
 
     def requantize(keep_float: dict[str, str]) -> tuple[Plan, torch.nn.Module]:
-        plan = plan_for(fp32, calib[:1], policy, ignored, {**measured_float, **keep_float})
+        plan = build_plan(fp32, graph, policy, ignored, {**measured_float, **keep_float})
         qmodel = quantize_module(fp32, calib, plan, opts)
         unify_requantizers(qmodel, graph)
         return plan, qmodel
@@ -241,7 +242,7 @@ def _run(
             from edgeattn.quantize.measured import without_float_groups
 
             qmodel = without_float_groups(qmodel, graph, plan, set(found.keep_float))
-            plan = plan_for(fp32, calib[:1], policy, ignored, measured_float)
+            plan = build_plan(fp32, graph, policy, ignored, measured_float)
     ptq_top1 = top1(qmodel)
     budget = None
     if cfg.max_drop is not None:

@@ -17,7 +17,7 @@ from torch import nn
 from edgeattn.errors import InputError
 from edgeattn.quantize.backend import calibration_dataset, import_nncf
 from edgeattn.quantize.config import Preset
-from edgeattn.quantize.placement import PlacementPolicy, Plan, build_plan
+from edgeattn.quantize.placement import Plan
 
 PRESETS = get_args(Preset)
 # Families whose blocks are transformer encoders: NNCF's TRANSFORMER model type (SmoothQuant, patterns).
@@ -47,12 +47,6 @@ def model_graph(module: nn.Module, example: torch.Tensor) -> Any:
 
     with torch.no_grad():
         return build_nncf_graph(wrap_model(copy.deepcopy(module).eval()), example)
-
-
-def plan_for(
-    module: nn.Module, example: torch.Tensor, policy: PlacementPolicy, ignored=(), keep_float=None
-) -> Plan:
-    return build_plan(module, model_graph(module, example), policy, ignored, keep_float)
 
 
 def quantize_module(module: nn.Module, calib: torch.Tensor, plan: Plan, opts: PTQOptions) -> nn.Module:
